@@ -1,0 +1,1 @@
+# (quant tests are added here)
