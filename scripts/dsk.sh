@@ -57,7 +57,7 @@ case "$mode" in
     check_catch2
     configure build -DDSK_PYTHON="$PYTHON" >/dev/null
     "$CMAKE" --build build -j "$jobs" --target dsk-run
-    exec build/runner/tools/dsk-run
+    exec build/runner/cli/dsk-run
     ;;
   test)
     setup_venv
