@@ -39,6 +39,19 @@ __global__ void math_kernel(const float* __restrict__ x, float* __restrict__ y, 
   }
 }
 
+// Pseudo-random bytes (never time on constant data).
+__global__ void fill_bytes_kernel(uint4* p, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    p[i] = make_uint4(static_cast<uint32_t>(h), static_cast<uint32_t>(h >> 32), static_cast<uint32_t>(h * 3),
+                      static_cast<uint32_t>(h * 7));
+  }
+}
+
 __global__ void fill_kernel(float* x, size_t n) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x)
@@ -51,8 +64,9 @@ void bench_read_bw(int sms) {
   float* out = nullptr;
   DSK_CUDA_CHECK(cudaMalloc(&buf, bytes));
   DSK_CUDA_CHECK(cudaMalloc(&out, 65536 * sizeof(float)));
-  DSK_CUDA_CHECK(cudaMemset(buf, 0x5a, bytes));
   const size_t n = bytes / sizeof(uint4);
+  fill_bytes_kernel<<<sms * 8, 256>>>(static_cast<uint4*>(buf), n);
+  DSK_CUDA_CHECK(cudaDeviceSynchronize());
   const int blocks = sms * 8;
   auto t = dsk::bench::time_runs([&](int) { read_kernel<<<blocks, 512>>>(static_cast<const uint4*>(buf), n, out); },
                                  3, 20);
