@@ -5,6 +5,10 @@
 #   device: -fmad=false, IEEE division and square root, no flush-to-zero.
 add_library(dsk_build_flags INTERFACE)
 set(_dsk_warn -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion)
+# GCC 12 reports -Wrestrict false positives inside libstdc++'s std::string at -O3 (GCC bug 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  list(APPEND _dsk_warn -Wno-restrict)
+endif()
 if(DSK_WERROR)
   list(APPEND _dsk_warn -Werror)
 endif()
