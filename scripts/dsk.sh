@@ -56,8 +56,8 @@ case "$mode" in
     setup_venv
     check_catch2
     configure build -DDSK_PYTHON="$PYTHON" >/dev/null
-    "$CMAKE" --build build -j "$jobs" --target dsk-run
-    exec build/runner/cli/dsk-run
+    "$CMAKE" --build build -j "$jobs" --target dsk-formats-demo
+    exec build/bin/dsk-formats-demo
     ;;
   test)
     setup_venv

@@ -1,9 +1,7 @@
-// dsk-run — the runner's entry point.
-//
-// Until the model forward lands (runner issue), its embedded default is a demonstration of the
-// foundation: every weight format quantized, dequantized and dotted with quantized activations in
-// the canonical order, then a GGUF round trip (single file and split set) checked byte for byte
-// and re-computed from the mapped file. It prints what it did and exits non-zero on any mismatch.
+// dsk-formats-demo — a demonstration of the foundation: every weight format quantized, dequantized
+// and dotted with quantized activations in the canonical order, then a GGUF round trip (single file
+// and split set) checked byte for byte and re-computed from the mapped file. It prints what it did
+// and exits non-zero on any mismatch.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -36,10 +34,10 @@ struct Options {
 
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: dsk-run [--rows M] [--cols K] [--seed N] [--out DIR]\n"
+               "usage: dsk-formats-demo [--rows M] [--cols K] [--seed N] [--out DIR]\n"
                "\n"
-               "Runs dsk's embedded default. For now (the model forward comes with the runner issue)\n"
-               "this is a demo of the foundation: a random M x K weight matrix (K a multiple of 256)\n"
+               "A demo of the foundation (formats, canonical GEMV, GGUF round trip).\n"
+               "A random M x K weight matrix (K a multiple of 256)\n"
                "in every weight format (F32 F16 BF16 Q8_0 Q4_K Q6_K Q2_K IQ2_XXS), dequantized and\n"
                "multiplied with a quantized activation in the canonical order, written to a GGUF file\n"
                "and a 2-part split set, read back, verified byte for byte and recomputed from the\n"
@@ -52,7 +50,7 @@ bool parse(int argc, char** argv, Options& o) {
     const std::string a = argv[i];
     auto next = [&](const char* what) -> const char* {
       if (i + 1 >= argc) {
-        std::fprintf(stderr, "dsk-run: %s needs a value\n", what);
+        std::fprintf(stderr, "dsk-formats-demo: %s needs a value\n", what);
         std::exit(2);
       }
       return argv[++i];
@@ -69,12 +67,12 @@ bool parse(int argc, char** argv, Options& o) {
     } else if (a == "--out") {
       o.out_dir = next("--out");
     } else {
-      std::fprintf(stderr, "dsk-run: unknown argument '%s' (see --help)\n", a.c_str());
+      std::fprintf(stderr, "dsk-formats-demo: unknown argument '%s' (see --help)\n", a.c_str());
       return false;
     }
   }
   if (o.rows < 1 || o.rows > 65536 || o.cols < 256 || o.cols % 256 != 0 || o.cols > (1 << 20)) {
-    std::fprintf(stderr, "dsk-run: need 1 <= rows <= 65536 and cols a multiple of 256 in [256, 1048576]\n");
+    std::fprintf(stderr, "dsk-formats-demo: need 1 <= rows <= 65536 and cols a multiple of 256 in [256, 1048576]\n");
     return false;
   }
   return true;
@@ -100,7 +98,7 @@ int main(int argc, char** argv) {
   for (int64_t r = 0; r < M; ++r) w[static_cast<size_t>(r * K + (r * 37) % K)] *= 12.0f;
   for (auto& v : x) v = nd(rng) * 50.0f;
 
-  std::printf("dsk-run: demo of the foundation (the model forward comes with the runner issue)\n");
+  std::printf("dsk-formats-demo: the formats and GGUF I/O of dsk\n");
   std::printf("weights %lld x %lld, seed %llu\n\n", static_cast<long long>(M), static_cast<long long>(K),
               static_cast<unsigned long long>(o.seed));
   std::printf("| type | bits/weight | dequant rel. RMS error | activation | GEMV rel. error vs float64 (dequantized W · float x) |\n");
@@ -158,17 +156,17 @@ int main(int argc, char** argv) {
       enc.push_back(std::move(e));
     }
   } catch (const std::exception& ex) {
-    std::fprintf(stderr, "dsk-run: %s\n", ex.what());
+    std::fprintf(stderr, "dsk-formats-demo: %s\n", ex.what());
     return 1;
   }
 
   // GGUF round trip.
   const bool temp = o.out_dir.empty();
-  fs::path dir = temp ? fs::temp_directory_path() / ("dsk-run-" + std::to_string(::getpid())) : fs::path(o.out_dir);
+  fs::path dir = temp ? fs::temp_directory_path() / ("dsk-formats-demo-" + std::to_string(::getpid())) : fs::path(o.out_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    std::fprintf(stderr, "dsk-run: cannot create %s: %s\n", dir.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "dsk-formats-demo: cannot create %s: %s\n", dir.c_str(), ec.message().c_str());
     return 1;
   }
   dsk::gguf::Writer wr;
@@ -181,7 +179,7 @@ int main(int argc, char** argv) {
     const uint64_t ne[2] = {static_cast<uint64_t>(K), static_cast<uint64_t>(M)};
     auto r = wr.add_tensor("demo.weight." + std::string(dsk::ggml_type_name(e.type)), e.type, ne, e.bytes);
     if (!r) {
-      std::fprintf(stderr, "dsk-run: %s\n", r.error().message().c_str());
+      std::fprintf(stderr, "dsk-formats-demo: %s\n", r.error().message().c_str());
       return 1;
     }
   }
@@ -189,14 +187,14 @@ int main(int argc, char** argv) {
   auto w1 = wr.write(single);
   auto w2 = wr.write_split((dir / "dsk-demo-split").string(), 2);
   if (!w1 || !w2) {
-    std::fprintf(stderr, "dsk-run: writing: %s\n", (!w1 ? w1.error() : w2.error()).message().c_str());
+    std::fprintf(stderr, "dsk-formats-demo: writing: %s\n", (!w1 ? w1.error() : w2.error()).message().c_str());
     return 1;
   }
   size_t checked = 0;
   for (const std::string& path : {single, w2.value().front()}) {
     auto rd = dsk::gguf::Reader::open(path);
     if (!rd) {
-      std::fprintf(stderr, "dsk-run: %s\n", rd.error().message().c_str());
+      std::fprintf(stderr, "dsk-formats-demo: %s\n", rd.error().message().c_str());
       return 1;
     }
     const auto& reader = rd.value();
@@ -205,7 +203,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < enc.size(); ++i) {
       auto tr = reader.tensor("demo.weight." + std::string(dsk::ggml_type_name(enc[i].type)));
       if (!tr) {
-        std::fprintf(stderr, "dsk-run: %s\n", tr.error().message().c_str());
+        std::fprintf(stderr, "dsk-formats-demo: %s\n", tr.error().message().c_str());
         return 1;
       }
       const auto* t = tr.value();
@@ -219,7 +217,7 @@ int main(int argc, char** argv) {
       dsk::ref::gemv(enc[i].type, t->data, M, xa.data(), K, y.data());
       const bool same_y = std::memcmp(y.data(), gemv_out[i].data(), y.size() * sizeof(float)) == 0;
       if (!same || !same_y) {
-        std::fprintf(stderr, "dsk-run: %s: %s differs after the round trip\n", path.c_str(),
+        std::fprintf(stderr, "dsk-formats-demo: %s: %s differs after the round trip\n", path.c_str(),
                      !same ? "tensor" : "GEMV result");
         ok = false;
       }
