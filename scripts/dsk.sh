@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dsk's one entry point for building and checking.
 #
-#   bash scripts/dsk.sh demo   build and run dsk-run on its embedded default
+#   bash scripts/dsk.sh demo   build, make a tiny synthetic DeepSeek-V3-shaped model and generate
+#                              with it on the CPU (dsk-mkmodel + dsk-run)
 #   bash scripts/dsk.sh test   build everything and run the whole test suite (what CI runs)
 #   bash scripts/dsk.sh gpu    on the GPU machine: build all instances, run the GPU tests and the
 #                              benches, print a short table (logs under $OUT when set)
@@ -56,8 +57,21 @@ case "$mode" in
     setup_venv
     check_catch2
     configure build -DDSK_PYTHON="$PYTHON" >/dev/null
-    "$CMAKE" --build build -j "$jobs" --target dsk-formats-demo
-    exec build/bin/dsk-formats-demo
+    "$CMAKE" --build build -j "$jobs" --target dsk-run dsk-mkmodel
+    model=build/demo/tiny-q8_0.gguf
+    mkdir -p build/demo
+    tok_args=()
+    tj="$root/../shared/data/deepseek-v3-tokenizer/tokenizer.json.xz"
+    if [ -f "$tj" ] && command -v xz >/dev/null; then  # the real DeepSeek-V3 vocabulary when at hand
+      xz -dkc "$tj" > build/demo/tokenizer.json
+      cp "$(dirname "$tj")/tokenizer_config.json" build/demo/ 2>/dev/null || true
+      tok_args=(--tokenizer build/demo/tokenizer.json)
+    fi
+    echo "== dsk-mkmodel --shape tiny --mix q8_0 --seed 1 ${tok_args[*]} -o $model"
+    build/bin/dsk-mkmodel --shape tiny --mix q8_0 --seed 1 "${tok_args[@]}" -o "$model"
+    echo "== dsk-run -m $model -p \"Once upon a time\" -n 48 --temp 0.7 --top-k 40 --seed 1"
+    echo "   (random weights, so the text is random; the point is the whole pipeline running)"
+    exec build/bin/dsk-run -m "$model" -p "Once upon a time" -n 48 --temp 0.7 --top-k 40 --seed 1
     ;;
   test)
     setup_venv
@@ -96,7 +110,7 @@ case "$mode" in
     [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
     ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$mode" ] || [ "$mode" = "-h" ] || [ "$mode" = "--help" ] || exit 2
     ;;
 esac

@@ -1,0 +1,278 @@
+// The CPU backend (see the header): references, threaded over independent rows or tokens.
+#include "backend/cpu_ops.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "dsk/moe/moe.hpp"
+#include "dsk/norm/norm.hpp"
+#include "dsk/ops/ops.hpp"
+#include "dsk/router/router.hpp"
+#include "dsk/attention/attention.hpp"
+#include "reference/attention.hpp"
+#include "reference/moe.hpp"
+#include "reference/norm.hpp"
+#include "reference/ops.hpp"
+#include "reference/quant.hpp"
+#include "reference/rope.hpp"
+#include "reference/router.hpp"
+
+namespace dsk::backend {
+
+namespace {
+
+Result<void> check(const Status& s, const char* op) {
+  if (s.ok()) return {};
+  return Error(std::string(op) + ": " + to_string(s));
+}
+
+moe::Tensor moe_tensor(const TensorRef& t) {
+  moe::Tensor m;
+  m.type = t.type;
+  m.data = t.data;
+  m.row_bytes = t.nb1;
+  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
+  return m;
+}
+
+}  // namespace
+
+CpuOps::CpuOps(int n_threads) : pool_(n_threads) {}
+
+float* CpuOps::alloc(size_t n) {
+  scratch_.emplace_back(new float[n > 0 ? n : 1]);
+  return scratch_.back().get();
+}
+
+int32_t* CpuOps::alloc_i32(size_t n) {
+  scratch_i32_.emplace_back(new int32_t[n > 0 ? n : 1]);
+  return scratch_i32_.back().get();
+}
+
+void CpuOps::reset_scratch() {
+  scratch_.clear();
+  scratch_i32_.clear();
+}
+
+Result<void> CpuOps::embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) {
+  ops::EmbedParams p;
+  p.type = emb.type;
+  p.table = emb.data;
+  p.row_bytes = emb.nb1;
+  p.n_embd = emb.ne[0];
+  p.n_vocab = emb.ne[1];
+  p.ids = tokens.data();
+  p.T = static_cast<int64_t>(tokens.size());
+  p.y = y;
+  return check(ref::ops::embed(p), emb.name.c_str());
+}
+
+Result<void> CpuOps::rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n, float eps,
+                              float* y, int64_t y_stride) {
+  norm::RmsNormParams p;
+  p.x = x;
+  p.w = w ? reinterpret_cast<const float*>(w->data) : nullptr;
+  p.y = y;
+  p.T = T;
+  p.n = n;
+  p.x_stride = x_stride;
+  p.y_stride = y_stride;
+  p.eps = eps;
+  return check(ref::norm::rms_norm(p), w ? w->name.c_str() : "rms_norm");
+}
+
+Result<void> CpuOps::add(const float* a, const float* b, int64_t n, float* y) {
+  norm::AddParams p;
+  p.a = a;
+  p.b = b;
+  p.y = y;
+  p.T = 1;
+  p.n = n;
+  return check(ref::norm::add(p), "add");
+}
+
+Result<void> CpuOps::matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
+                            int64_t y_stride) {
+  const int64_t K = w.ne[0], M = w.ne[1];
+  if (mat < 0 || mat >= w.ne[2]) return Error::format("%s: matrix %lld out of range", w.name.c_str(), static_cast<long long>(mat));
+  const GgmlType at = ref::activation_type(w.type);
+  const size_t ab = ref::row_bytes(at, K);
+  // Activations quantized once per token, then output rows spread over the threads.
+  std::vector<uint8_t> act(ab * static_cast<size_t>(T));
+  try {
+    for (int64_t t = 0; t < T; ++t) ref::quantize_row(at, x + t * x_stride, act.data() + ab * t, K);
+    const uint8_t* base = w.matrix(mat);
+    const int64_t tiles = (M + 15) / 16;
+    pool_.parallel_for(tiles, [&](int64_t b, int64_t e) {
+      for (int64_t tile = b; tile < e; ++tile)
+        for (int64_t m = tile * 16; m < std::min(M, tile * 16 + 16); ++m)
+          for (int64_t t = 0; t < T; ++t)
+            y[t * y_stride + m] = ref::dot_row(w.type, base + static_cast<size_t>(m) * w.nb1, act.data() + ab * t, K);
+    });
+  } catch (const std::exception& e) {
+    return Error(w.name + ": " + e.what());
+  }
+  return {};
+}
+
+Result<void> CpuOps::init_rope(const rope::YarnConfig& c, int64_t n_pos) {
+  rope_table_ = rope::make_table(c, n_pos);
+  table_ = rope::RopeTable{rope_table_.data(), n_pos, c.n_dims};
+  d_rope_ = c.n_dims;
+  return {};
+}
+
+Result<void> CpuOps::rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) {
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(pos0 + t);
+  rope::Params p;
+  p.x = x;
+  p.y = x;
+  p.pos = pos.data();
+  p.table = table_;
+  p.T = T;
+  p.n_head = o.n_heads;
+  p.head_dim = o.offset + d_rope_;
+  p.x_token_stride = p.y_token_stride = o.row_stride;
+  p.x_head_stride = p.y_head_stride = o.head_stride;
+  p.rope_offset = o.offset;
+  p.rope_dims = d_rope_;
+  p.mode = rope::Mode::interleaved;
+  return check(ref::rope::apply(p), "rope");
+}
+
+Result<void> CpuOps::route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) {
+  router::Params p;
+  p.logits = logits;
+  p.T = T;
+  p.n_expert = o.n_expert;
+  p.k = o.k;
+  p.scoring = static_cast<router::Scoring>(o.scoring);
+  p.bias = o.bias ? reinterpret_cast<const float*>(o.bias->data) : nullptr;
+  p.n_group = o.n_group;
+  p.topk_group = o.topk_group;
+  p.group_score = p.scoring == router::Scoring::softmax ? router::GroupScore::max : router::GroupScore::sum_top2;
+  p.normalize = o.normalize;
+  p.scale = o.scale;
+  p.ids = out.ids;
+  p.weights = out.weights;
+  return check(ref::router::select(p), "router");
+}
+
+Result<void> CpuOps::moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
+                         const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) {
+  moe::Params p;
+  p.n_embd = gate_exps.ne[0];
+  p.n_ff = gate_exps.ne[1];
+  p.n_expert = static_cast<int32_t>(gate_exps.ne[2]);
+  p.k = r.k;
+  p.gate = moe_tensor(gate_exps);
+  p.up = moe_tensor(up_exps);
+  p.down = moe_tensor(down_exps);
+  if (shared.gate) {
+    p.n_ff_shared = shared.gate->ne[1];
+    p.gate_shared = moe_tensor(*shared.gate);
+    p.up_shared = moe_tensor(*shared.up);
+    p.down_shared = moe_tensor(*shared.down);
+  }
+  // Tokens are independent: split them over the threads.
+  std::vector<Status> st(static_cast<size_t>(T));
+  pool_.parallel_for(T, [&](int64_t b, int64_t e) {
+    moe::Params q = p;
+    q.x = x + b * p.n_embd;
+    q.y = y + b * p.n_embd;
+    q.T = e - b;
+    q.ids = r.ids + b * r.k;
+    q.weights = r.weights + b * r.k;
+    st[static_cast<size_t>(b)] = ref::moe::moe(q);
+  });
+  for (const Status& s : st) DSK_TRY(check(s, gate_exps.name.c_str()));
+  return {};
+}
+
+Result<void> CpuOps::ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
+                         float* y) {
+  moe::FfnParams p;
+  p.n_embd = gate.ne[0];
+  p.n_ff = gate.ne[1];
+  p.gate = moe_tensor(gate);
+  p.up = moe_tensor(up);
+  p.down = moe_tensor(down);
+  std::vector<Status> st(static_cast<size_t>(T));
+  pool_.parallel_for(T, [&](int64_t b, int64_t e) {
+    moe::FfnParams q = p;
+    q.x = x + b * p.n_embd;
+    q.y = y + b * p.n_embd;
+    q.T = e - b;
+    st[static_cast<size_t>(b)] = ref::moe::ffn(q);
+  });
+  for (const Status& s : st) DSK_TRY(check(s, gate.name.c_str()));
+  return {};
+}
+
+Result<void> CpuOps::init_kv(int n_layer, int64_t n_ctx, int64_t width) {
+  kv_.assign(static_cast<size_t>(n_layer), std::vector<float>(static_cast<size_t>(n_ctx * width), 0.0f));
+  kv_width_ = width;
+  kv_ctx_ = n_ctx;
+  return {};
+}
+
+Result<void> CpuOps::kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
+                              const float* c_kv, int64_t c_kv_stride) {
+  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size() || pos0 < 0 || pos0 + T > kv_ctx_)
+    return Error::format("kv_store: layer %d positions %lld..%lld outside the cache", layer, static_cast<long long>(pos0),
+                         static_cast<long long>(pos0 + T - 1));
+  const int64_t dr = d_rope_, kl = kv_width_ - d_rope_;
+  for (int64_t t = 0; t < T; ++t) {
+    float* row = kv_[static_cast<size_t>(layer)].data() + (pos0 + t) * kv_width_;
+    std::memcpy(row, k_rope + t * k_rope_stride, static_cast<size_t>(dr) * sizeof(float));
+    std::memcpy(row + dr, c_kv + t * c_kv_stride, static_cast<size_t>(kl) * sizeof(float));
+  }
+  return {};
+}
+
+Result<void> CpuOps::mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,
+                                   const float* q, int64_t T, int64_t pos0, float* out) {
+  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla: layer %d has no cache", layer);
+  if (pos0 + T > kv_ctx_) return Error("mla: positions beyond the cache");
+  const int64_t H = s.n_head, dqk = s.d_nope + s.d_rope;
+  const size_t kb_head = static_cast<size_t>(k_b.ne[1]) * k_b.nb1, vb_head = static_cast<size_t>(v_b.ne[1]) * v_b.nb1;
+  // Tokens and heads are independent: one reference call per (token, head), spread over threads.
+  std::vector<Status> st(static_cast<size_t>(T * H));
+  pool_.parallel_for(T * H, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = i / H, h = i % H;
+      attention::MlaParams p;
+      p.q = q + t * H * dqk + h * dqk;
+      p.q_token_stride = H * dqk;
+      p.q_head_stride = dqk;
+      p.cache = kv_[static_cast<size_t>(layer)].data();
+      p.cache_type = GgmlType::F32;
+      p.k_b_type = k_b.type;
+      p.k_b = k_b.data + static_cast<size_t>(h) * kb_head;
+      p.v_b_type = v_b.type;
+      p.v_b = v_b.data + static_cast<size_t>(h) * vb_head;
+      p.T = 1;
+      p.p0 = pos0 + t;
+      p.n_head = 1;
+      p.d_nope = s.d_nope;
+      p.rope_dims = s.d_rope;
+      p.kv_lora = s.kv_lora;
+      p.d_v = s.d_v;
+      p.kq_scale = s.kq_scale;
+      p.out = out + t * H * s.d_v + h * s.d_v;
+      p.out_stride = H * s.d_v;
+      st[static_cast<size_t>(i)] = ref::attention::mla(p);
+    }
+  });
+  for (const Status& x : st) DSK_TRY(check(x, k_b.name.c_str()));
+  return {};
+}
+
+Result<void> CpuOps::to_host(const float* src, size_t n, float* dst) {
+  std::memcpy(dst, src, n * sizeof(float));
+  return {};
+}
+
+}  // namespace dsk::backend

@@ -1,0 +1,52 @@
+// backend/cpu_ops.hpp — the CPU backend: each operation is the reference of reference/ (the bits a
+// GPU kernel must reproduce), spread over threads by output rows or tokens only, so the result
+// never depends on the thread count.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/ops.hpp"
+#include "backend/thread_pool.hpp"
+
+namespace dsk::backend {
+
+class CpuOps final : public Ops {
+ public:
+  explicit CpuOps(int n_threads);
+
+  float* alloc(size_t n) override;
+  int32_t* alloc_i32(size_t n) override;
+  void reset_scratch() override;
+
+  Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) override;
+  Result<void> rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n, float eps, float* y,
+                        int64_t y_stride) override;
+  Result<void> add(const float* a, const float* b, int64_t n, float* y) override;
+  Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
+                      int64_t y_stride) override;
+  Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override;
+  Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) override;
+  Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) override;
+  Result<void> moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
+                   const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) override;
+  Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
+                   float* y) override;
+  Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
+                        const float* c_kv, int64_t c_kv_stride) override;
+  Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
+                             int64_t T, int64_t pos0, float* out) override;
+  Result<void> to_host(const float* src, size_t n, float* dst) override;
+  Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) override;
+
+ private:
+  ThreadPool pool_;
+  std::vector<std::unique_ptr<float[]>> scratch_;
+  std::vector<std::unique_ptr<int32_t[]>> scratch_i32_;
+  std::vector<float> rope_table_;
+  rope::RopeTable table_;
+  std::vector<std::vector<float>> kv_;  // per layer [n_ctx, width]: [k_rope | c_kv]
+  int64_t kv_width_ = 0, kv_ctx_ = 0, d_rope_ = 0;
+};
+
+}  // namespace dsk::backend

@@ -1,0 +1,101 @@
+// backend/ops.hpp — the operations a model's forward is written against ("one forward pass, two
+// backends", docs/runner.md). The CPU backend runs the references of reference/; the CUDA backend
+// (a later issue) runs the kernels of include/dsk/ that match them bit for bit. The forward never
+// touches activation memory itself: buffers come from alloc() and live in the backend's memory.
+//
+// Every operation processes T tokens whose results are independent of each other and of T, so a
+// token gives the same bits alone, in a batch, in prefill or in decode.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "common/result.hpp"
+#include "dsk/rope/rope.hpp"
+#include "model/deepseek2.hpp"
+
+namespace dsk::backend {
+
+using model::TensorRef;
+
+// A router's choice for T tokens: ids and weights [T, k], in backend memory.
+struct Routing {
+  int32_t* ids = nullptr;
+  float* weights = nullptr;
+  int32_t k = 0;
+};
+
+struct RouterOptions {
+  int32_t n_expert = 0, k = 0;
+  int scoring = 2;           // dsk::router::Scoring value (1 softmax, 2 sigmoid, 4 sqrt-softplus)
+  const TensorRef* bias = nullptr;  // exp_probs_b or nullptr
+  int32_t n_group = 0, topk_group = 0;
+  bool normalize = false;
+  float scale = 1.0f;
+};
+
+// RoPE of the rotated span [offset, offset + n_rot) of each head, positions pos0 + t.
+struct RopeOptions {
+  int64_t n_heads = 1;
+  int64_t head_stride = 0;   // elements between heads
+  int64_t offset = 0;        // first rotated element within the head
+  int64_t row_stride = 0;    // elements between tokens
+};
+
+struct MlaShape {
+  int64_t n_head = 0, d_nope = 0, d_rope = 0, d_v = 0, kv_lora = 0;
+  float kq_scale = 1.0f;
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  // Activation memory of n floats (or ints), valid until the backend is destroyed or reset.
+  virtual float* alloc(size_t n) = 0;
+  virtual int32_t* alloc_i32(size_t n) = 0;
+  // Forget every allocation (the start of each forward).
+  virtual void reset_scratch() = 0;
+
+  // y[t] = row tokens[t] of emb (dequantized), tokens in host memory.
+  virtual Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) = 0;
+  // y[t] = RMSNorm(x[t]) * w (w F32 [n], or none). Strides in elements (0: n).
+  virtual Result<void> rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n,
+                                float eps, float* y, int64_t y_stride) = 0;
+  // y = a + b, n elements.
+  virtual Result<void> add(const float* a, const float* b, int64_t n, float* y) = 0;
+  // y[t] = W x[t] for a 2-D weight (or matrix `mat` of a 3-D one): x rows of ne[0], y rows of ne[1];
+  // activations quantized per token to the weight's activation type.
+  virtual Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T,
+                              float* y, int64_t y_stride) = 0;
+  // Builds the cos/sin table of positions 0 .. n_pos - 1 (dsk::rope::make_table, once).
+  virtual Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) = 0;
+  // In-place RoPE (interleaved pairs) at positions pos0 .. pos0 + T - 1.
+  virtual Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) = 0;
+  // Router top-k from logits [T, n_expert].
+  virtual Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) = 0;
+  // y[t] = sum_j w_j * down_j(SwiGLU(gate_j x, up_j x)) over the routed experts (weight after the
+  // down projection, deepseek2), plus the shared experts' FFN when `shared` is given.
+  struct SharedExperts {
+    const TensorRef *gate = nullptr, *up = nullptr, *down = nullptr;
+  };
+  virtual Result<void> moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
+                           const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) = 0;
+  // y[t] = down(SwiGLU(gate x, up x)) (dense layers).
+  virtual Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x,
+                           int64_t T, float* y) = 0;
+  // Latent KV cache of layer `layer`: rows [k_rope | c_kv] for positions pos0 .. pos0 + T - 1.
+  virtual Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
+                                const float* c_kv, int64_t c_kv_stride) = 0;
+  // Absorbed MLA over the cache rows [0, pos0 + t] for token t: q [T, H * (d_nope + d_rope)]
+  // (per head [nope | rope], rope already applied) -> out [T, H * d_v].
+  virtual Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,
+                                     const float* q, int64_t T, int64_t pos0, float* out) = 0;
+  // Copies n floats of backend memory to the host.
+  virtual Result<void> to_host(const float* src, size_t n, float* dst) = 0;
+  // (Re)creates the latent cache: n_layer layers of n_ctx rows of `width` floats.
+  virtual Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) = 0;
+};
+
+}  // namespace dsk::backend

@@ -1,0 +1,256 @@
+// dsk-run — generate text with a DeepSeek GGUF model (deepseek2 family) on the CPU backend.
+// Output text goes to stdout, timing lines to stderr; an error is one line and a non-zero exit.
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsk/sample/sample.hpp"
+#include "reference/sample.hpp"
+#include "session/session.hpp"
+#include "tokenizer/chat_template.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: dsk-run -m FILE [options]\n"
+    "\n"
+    "Runs a deepseek2-family GGUF (DeepSeek V2, V2-Lite, V3, R1, Kimi-K2) and prints the generated text.\n"
+    "\n"
+    "  -m, --model FILE      GGUF file (the first part of a split set opens the whole set)\n"
+    "  -p, --prompt TEXT     prompt text (tokenized with the file's tokenizer; BOS added as the file says)\n"
+    "  --tokens ID,ID,...    prompt as token ids, used verbatim (no BOS added)\n"
+    "  --n-prefill K         with --tokens: the first K tokens as one prefill, the rest one at a time\n"
+    "  --chat                wrap the prompt in the model's chat template (DeepSeek-V3 / V2 built in)\n"
+    "  -n, --n-predict N     tokens to generate (default 64; 0: none); stops at EOS\n"
+    "  --temp T              temperature (default 0: greedy)\n"
+    "  --top-k K             keep the K most likely tokens (default 0: off)\n"
+    "  --top-p P             keep the smallest set with mass >= P (default 1: off)\n"
+    "  --min-p M             keep tokens with p >= M * p_max (default 0: off)\n"
+    "  --seed S              sampling seed (default 0); a draw depends only on (seed, position)\n"
+    "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N       CPU threads (default: all); results do not depend on it\n"
+    "  --backend cpu|cuda    compute backend (default cpu; cuda arrives with the CUDA runner)\n"
+    "  --print-tokens        print the prompt's token ids (without the BOS the runner adds), comma\n"
+    "                        separated on one line of stdout\n"
+    "  --dump-logits FILE    write float32 little-endian logits of every input position,\n"
+    "                        row-major [n_tokens, n_vocab] (prompt, then each generated token fed back)\n"
+    "  -h, --help            this text\n";
+
+[[noreturn]] void fail(const std::string& msg) {
+  std::fprintf(stderr, "dsk-run: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+struct Args {
+  std::string model, prompt, tokens, dump_logits;
+  bool have_prompt = false, have_tokens = false, chat = false, print_tokens = false;
+  int64_t n_predict = 64, n_prefill = -1, n_ctx = 0;
+  int threads = 0;
+  dsk::sample::SamplerParams sp;
+  dsk::session::BackendKind backend = dsk::session::BackendKind::cpu;
+};
+
+int64_t to_int(const std::string& s, const char* opt) {
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end) fail(std::string(opt) + ": '" + s + "' is not an integer");
+  return v;
+}
+float to_float(const std::string& s, const char* opt) {
+  char* end = nullptr;
+  const float v = std::strtof(s.c_str(), &end);
+  if (s.empty() || *end) fail(std::string(opt) + ": '" + s + "' is not a number");
+  return v;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string o = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) fail(o + " needs a value (see --help)");
+      return argv[++i];
+    };
+    if (o == "-h" || o == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (o == "-m" || o == "--model") a.model = val();
+    else if (o == "-p" || o == "--prompt") { a.prompt = val(); a.have_prompt = true; }
+    else if (o == "--tokens") { a.tokens = val(); a.have_tokens = true; }
+    else if (o == "--n-prefill") a.n_prefill = to_int(val(), "--n-prefill");
+    else if (o == "--chat") a.chat = true;
+    else if (o == "-n" || o == "--n-predict") a.n_predict = to_int(val(), "-n");
+    else if (o == "--temp") a.sp.temperature = to_float(val(), "--temp");
+    else if (o == "--top-k") a.sp.top_k = static_cast<int32_t>(to_int(val(), "--top-k"));
+    else if (o == "--top-p") a.sp.top_p = to_float(val(), "--top-p");
+    else if (o == "--min-p") a.sp.min_p = to_float(val(), "--min-p");
+    else if (o == "--seed") a.sp.seed = static_cast<uint64_t>(to_int(val(), "--seed"));
+    else if (o == "-c" || o == "--ctx-size") a.n_ctx = to_int(val(), "-c");
+    else if (o == "-t" || o == "--threads") a.threads = static_cast<int>(to_int(val(), "-t"));
+    else if (o == "--backend") {
+      const std::string b = val();
+      if (b == "cpu") a.backend = dsk::session::BackendKind::cpu;
+      else if (b == "cuda") a.backend = dsk::session::BackendKind::cuda;
+      else fail("--backend: '" + b + "' is not cpu or cuda");
+    } else if (o == "--print-tokens") a.print_tokens = true;
+    else if (o == "--dump-logits") a.dump_logits = val();
+    else fail("unknown option '" + o + "' (see --help)");
+  }
+  if (a.model.empty()) fail("no model: -m FILE (see --help)");
+  if (a.have_prompt && a.have_tokens) fail("give either -p or --tokens, not both");
+  if (a.n_prefill >= 0 && !a.have_tokens) fail("--n-prefill needs --tokens");
+  if (a.chat && a.have_tokens) fail("--chat needs a text prompt (-p), not --tokens");
+  if (a.n_predict < 0) fail("-n must be >= 0");
+  if (a.n_ctx < 0) fail("-c must be >= 0");
+  return a;
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    ids.push_back(static_cast<int32_t>(to_int(s.substr(i, j - i), "--tokens")));
+    i = j + 1;
+  }
+  if (ids.empty()) fail("--tokens: no ids");
+  return ids;
+}
+
+std::string join_ids(std::span<const int32_t> ids) {
+  std::string line;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) line.push_back(',');
+    line.append(std::to_string(ids[i]));
+  }
+  return line;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  dsk::session::SessionOptions so;
+  so.n_ctx = a.n_ctx;
+  so.threads = a.threads;
+  so.backend = a.backend;
+  const auto t_load = std::chrono::steady_clock::now();
+  auto opened = dsk::session::Session::open(a.model, so);
+  if (!opened) fail(opened.error().message());
+  auto& s = *opened.value();
+  const auto& cfg = s.model().config;
+  std::fprintf(stderr, "dsk-run: %s: deepseek2, %u layers, n_embd %u, %u experts (top %u), vocab %u, ctx %lld; loaded in %.2f s\n",
+               a.model.c_str(), cfg.n_layer, cfg.n_embd, cfg.n_expert, cfg.n_expert_used, cfg.n_vocab,
+               static_cast<long long>(s.n_ctx()), seconds_since(t_load));
+  const dsk::tok::Tokenizer* tok = s.tokenizer();
+
+  // The prompt.
+  std::vector<int32_t> prompt;
+  if (a.have_tokens) {
+    prompt = parse_ids(a.tokens);
+  } else {
+    if (!tok) fail("the model has no usable tokenizer (" + s.tokenizer_error() + "); give --tokens");
+    std::string text = a.prompt;
+    bool add_bos = tok->add_bos_default();
+    if (a.chat) {
+      const dsk::tok::ChatMessage msg{"user", a.prompt};
+      auto r = dsk::tok::apply_chat_template(*tok, std::span<const dsk::tok::ChatMessage>(&msg, 1), true);
+      if (!r) fail(r.error().message());
+      text = r.value();
+      add_bos = false;  // the rendered template starts with the BOS text
+    }
+    auto ids = tok->encode(text, false);
+    if (!ids) fail(ids.error().message());
+    if (a.print_tokens) {
+      std::printf("%s\n", join_ids(ids.value()).c_str());
+      std::fflush(stdout);
+    }
+    if (add_bos) {
+      if (tok->bos() < 0) fail("the tokenizer asks for a BOS token but has none");
+      prompt.push_back(tok->bos());
+    }
+    prompt.insert(prompt.end(), ids.value().begin(), ids.value().end());
+  }
+  if (a.print_tokens && a.have_tokens) std::printf("%s\n", join_ids(prompt).c_str());
+  if (prompt.empty()) fail("empty prompt: nothing to run (give -p TEXT or --tokens)");
+  if (static_cast<int64_t>(prompt.size()) + a.n_predict > s.n_ctx())
+    fail("prompt (" + std::to_string(prompt.size()) + " tokens) + -n " + std::to_string(a.n_predict) +
+         " exceeds the context of " + std::to_string(s.n_ctx()) + " tokens (use -c)");
+
+  FILE* dump = nullptr;
+  if (!a.dump_logits.empty()) {
+    dump = std::fopen(a.dump_logits.c_str(), "wb");
+    if (!dump) fail("cannot write " + a.dump_logits + ": " + std::strerror(errno));
+  }
+  const bool all = dump != nullptr;
+  const size_t nv = static_cast<size_t>(s.n_vocab());
+  auto write_rows = [&](const std::vector<float>& l) {
+    if (dump && std::fwrite(l.data(), sizeof(float), l.size(), dump) != l.size()) fail("writing " + a.dump_logits + " failed");
+  };
+
+  // Prefill: one batch, or with --n-prefill K the first K tokens then one at a time.
+  std::vector<float> logits;
+  const auto t_pp = std::chrono::steady_clock::now();
+  const size_t first = a.n_prefill >= 0 ? std::min(prompt.size(), static_cast<size_t>(a.n_prefill)) : prompt.size();
+  if (first > 0) {
+    auto r = s.eval(std::span<const int32_t>(prompt.data(), first), all, logits);
+    if (!r) fail(r.error().message());
+    write_rows(logits);
+  }
+  for (size_t i = first; i < prompt.size(); ++i) {
+    auto r = s.eval(std::span<const int32_t>(&prompt[i], 1), all, logits);
+    if (!r) fail(r.error().message());
+    write_rows(logits);
+  }
+  const double pp_s = seconds_since(t_pp);
+  std::fprintf(stderr, "dsk-run: prompt: %zu tokens in %.3f s (%.1f t/s)\n", prompt.size(), pp_s,
+               static_cast<double>(prompt.size()) / pp_s);
+
+  // Generation.
+  std::unique_ptr<dsk::tok::StreamDecoder> dec;
+  if (tok) dec = std::make_unique<dsk::tok::StreamDecoder>(*tok);
+  const auto t_tg = std::chrono::steady_clock::now();
+  int64_t generated = 0;
+  for (; generated < a.n_predict; ++generated) {
+    const float* last = logits.data() + logits.size() - nv;
+    const int32_t id = dsk::ref::sample::sample(last, static_cast<int32_t>(nv), a.sp, static_cast<uint64_t>(s.n_past()));
+    if (id < 0) fail("no finite logit at position " + std::to_string(s.n_past()));
+    if (tok && tok->is_eog(id)) break;
+    if (dec) {
+      const std::string piece = dec->push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::printf("%s%d", generated ? "," : "", id);
+    }
+    std::fflush(stdout);
+    if (generated + 1 == a.n_predict) {
+      ++generated;
+      break;  // the last token needs no forward (unless its logits are dumped)
+    }
+    auto r = s.eval(std::span<const int32_t>(&id, 1), all, logits);
+    if (!r) fail(r.error().message());
+    write_rows(logits);
+  }
+  if (dec) {
+    const std::string rest = dec->flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+  }
+  std::printf("\n");
+  const double tg_s = seconds_since(t_tg);
+  if (generated > 0)
+    std::fprintf(stderr, "dsk-run: generated %lld tokens in %.3f s (%.1f t/s)\n", static_cast<long long>(generated), tg_s,
+                 static_cast<double>(generated) / tg_s);
+  if (dump && std::fclose(dump) != 0) fail("closing " + a.dump_logits + " failed");
+  return 0;
+}

@@ -1,0 +1,130 @@
+// The deepseek2 forward pass over backend::Ops (see the header).
+#include "forward/deepseek2_forward.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "dsk/rope/rope.hpp"
+
+namespace dsk::forward {
+
+Deepseek2Forward::Deepseek2Forward(const model::Deepseek2Model& m, backend::Ops& ops, Deepseek2Options o)
+    : m_(m), ops_(ops), opt_(o) {}
+
+Result<void> Deepseek2Forward::init() {
+  const auto& c = m_.config;
+  if (opt_.n_ctx < 1) return Error::format("context size %lld must be at least 1", static_cast<long long>(opt_.n_ctx));
+  // RoPE as llama.cpp's build_deepseek2 sets it up: YaRN when rope.scaling.type is yarn, the
+  // attn_factor that cancels ggml's YaRN magnitude, and kq_scale = mscale^2 / sqrt(d_qk).
+  const float factor = c.rope_freq_scale > 0.0f ? 1.0f / c.rope_freq_scale : 1.0f;
+  rope::YarnConfig y;
+  y.n_dims = static_cast<int>(c.d_rope);
+  y.n_ctx_orig = static_cast<int>(c.n_ctx_orig_yarn ? c.n_ctx_orig_yarn : c.n_ctx_train);
+  y.freq_base = c.rope_freq_base;
+  y.freq_scale = c.rope_freq_scale;
+  y.ext_factor = c.yarn_ext_factor >= 0.0f ? c.yarn_ext_factor : (c.rope_scaling == model::RopeScaling::yarn ? 1.0 : 0.0);
+  y.attn_factor = rope::deepseek2_rope_attn_factor(factor);
+  y.beta_fast = c.yarn_beta_fast;
+  y.beta_slow = c.yarn_beta_slow;
+  kq_scale_ = rope::mla_kq_scale(factor, c.yarn_log_mul, static_cast<int>(c.d_qk), c.yarn_attn_factor);
+  DSK_TRY(ops_.init_rope(y, opt_.n_ctx));
+  DSK_TRY(ops_.init_kv(static_cast<int>(c.n_layer), opt_.n_ctx, c.d_rope + c.kv_lora));
+  return {};
+}
+
+Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens,
+                                     int64_t pos0) {
+  const auto& c = m_.config;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t E = c.n_embd, H = c.n_head, dqk = c.d_qk, kvw = c.kv_lora + c.d_rope;
+
+  // --- attention ---
+  float* h = ops_.alloc(static_cast<size_t>(T * E));
+  DSK_TRY(ops_.rms_norm(x, E, &L.attn_norm, T, E, c.rms_eps, h, E));
+  float* q = ops_.alloc(static_cast<size_t>(T * H * dqk));
+  if (c.is_lite) {
+    DSK_TRY(ops_.matmul(L.attn_q, 0, h, E, T, q, H * dqk));
+  } else {
+    float* cq = ops_.alloc(static_cast<size_t>(T * c.q_lora));
+    DSK_TRY(ops_.matmul(L.attn_q_a, 0, h, E, T, cq, c.q_lora));
+    DSK_TRY(ops_.rms_norm(cq, c.q_lora, &L.attn_q_a_norm, T, c.q_lora, c.rms_eps, cq, c.q_lora));
+    DSK_TRY(ops_.matmul(L.attn_q_b, 0, cq, c.q_lora, T, q, H * dqk));
+  }
+  // kv_a output per token: [c_kv (kv_lora) | k_rope (d_rope)]
+  float* kva = ops_.alloc(static_cast<size_t>(T * kvw));
+  DSK_TRY(ops_.matmul(L.attn_kv_a_mqa, 0, h, E, T, kva, kvw));
+  float* ckv = ops_.alloc(static_cast<size_t>(T * c.kv_lora));
+  DSK_TRY(ops_.rms_norm(kva, kvw, &L.attn_kv_a_norm, T, c.kv_lora, c.rms_eps, ckv, c.kv_lora));
+  backend::RopeOptions rk{1, kvw, c.kv_lora, kvw};  // the k_rope tail of each kv_a row
+  DSK_TRY(ops_.rope(kva, T, pos0, rk));
+  backend::RopeOptions rq{H, dqk, c.d_nope, H * dqk};     // the rope tail of each q head
+  DSK_TRY(ops_.rope(q, T, pos0, rq));
+  DSK_TRY(ops_.kv_store(static_cast<int>(L.index), pos0, T, kva + c.kv_lora, kvw, ckv, c.kv_lora));
+  float* attn = ops_.alloc(static_cast<size_t>(T * H * c.d_v));
+  const backend::MlaShape shape{H, c.d_nope, c.d_rope, c.d_v, c.kv_lora, kq_scale_};
+  DSK_TRY(ops_.mla_attention(static_cast<int>(L.index), L.attn_k_b, L.attn_v_b, shape, q, T, pos0, attn));
+  float* o = ops_.alloc(static_cast<size_t>(T * E));
+  DSK_TRY(ops_.matmul(L.attn_output, 0, attn, H * c.d_v, T, o, E));
+  DSK_TRY(ops_.add(x, o, T * E, x));
+
+  // --- feed-forward ---
+  DSK_TRY(ops_.rms_norm(x, E, &L.ffn_norm, T, E, c.rms_eps, h, E));
+  float* y = ops_.alloc(static_cast<size_t>(T * E));
+  if (!L.is_moe) {
+    DSK_TRY(ops_.ffn(L.ffn_gate, L.ffn_up, L.ffn_down, h, T, y));
+  } else {
+    float* logits = ops_.alloc(static_cast<size_t>(T * c.n_expert));
+    DSK_TRY(ops_.matmul(L.ffn_gate_inp, 0, h, E, T, logits, c.n_expert));
+    backend::RouterOptions ro;
+    ro.n_expert = static_cast<int32_t>(c.n_expert);
+    ro.k = static_cast<int32_t>(c.n_expert_used);
+    ro.scoring = static_cast<int>(c.gating);
+    ro.bias = L.exp_probs_b.present() ? &L.exp_probs_b : nullptr;
+    if (opt_.group_limited_routing && c.n_expert_groups > 1) {
+      ro.n_group = static_cast<int32_t>(c.n_expert_groups);
+      ro.topk_group = static_cast<int32_t>(c.n_group_used);
+    }
+    ro.normalize = c.expert_weights_norm;
+    ro.scale = c.expert_weights_scale;
+    backend::Routing r;
+    r.k = ro.k;
+    r.ids = ops_.alloc_i32(static_cast<size_t>(T * ro.k));
+    r.weights = ops_.alloc(static_cast<size_t>(T * ro.k));
+    DSK_TRY(ops_.route(logits, T, ro, r));
+    backend::Ops::SharedExperts sh;
+    if (L.ffn_gate_shexp.present()) sh = {&L.ffn_gate_shexp, &L.ffn_up_shexp, &L.ffn_down_shexp};
+    DSK_TRY(ops_.moe(L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps, sh, h, T, r, y));
+  }
+  return ops_.add(x, y, T * E, x);
+}
+
+Result<void> Deepseek2Forward::eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits,
+                                    std::vector<float>& logits) {
+  const auto& c = m_.config;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T == 0) return Error("eval: no tokens");
+  if (pos0 < 0 || pos0 + T > opt_.n_ctx)
+    return Error::format("context full: %lld tokens at position %lld exceed the context of %lld (use -c)",
+                         static_cast<long long>(T), static_cast<long long>(pos0), static_cast<long long>(opt_.n_ctx));
+  for (int32_t t : tokens)
+    if (t < 0 || static_cast<uint32_t>(t) >= c.n_vocab)
+      return Error::format("token id %d is outside the vocabulary (n_vocab %u)", t, c.n_vocab);
+  ops_.reset_scratch();
+  const int64_t E = c.n_embd;
+  float* x = ops_.alloc(static_cast<size_t>(T * E));
+  DSK_TRY(ops_.embed(m_.token_embd, tokens, x));
+  for (const auto& L : m_.layers) {
+    auto r = layer(L, x, tokens, pos0);
+    if (!r) return std::move(r).error().context("layer " + std::to_string(L.index));
+  }
+  const int64_t rows = all_logits ? T : 1;
+  const float* xr = x + (T - rows) * E;
+  float* h = ops_.alloc(static_cast<size_t>(rows * E));
+  DSK_TRY(ops_.rms_norm(xr, E, &m_.output_norm, rows, E, c.rms_eps, h, E));
+  float* out = ops_.alloc(static_cast<size_t>(rows) * c.n_vocab);
+  DSK_TRY(ops_.matmul(m_.output, 0, h, E, rows, out, c.n_vocab));
+  logits.resize(static_cast<size_t>(rows) * c.n_vocab);
+  return ops_.to_host(out, logits.size(), logits.data());
+}
+
+}  // namespace dsk::forward

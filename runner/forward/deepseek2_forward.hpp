@@ -1,0 +1,49 @@
+// forward/deepseek2_forward.hpp — the deepseek2 forward pass (V2, V2-Lite, V3, R1, Kimi-K2),
+// written once against backend::Ops (docs/runner.md).
+//
+// Per layer: RMSNorm -> MLA attention (q-LoRA or plain attn_q; the latent KV row [k_rope | c_kv] is
+// cached; absorbed attention through attn_k_b / attn_v_b for prefill and decode alike) -> residual
+// -> RMSNorm -> dense SwiGLU FFN or MoE (router top-k, routed experts weighted after the down
+// projection, shared experts added after the routed sum) -> residual. Then the final norm and the
+// output head for the rows asked for.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/ops.hpp"
+#include "common/result.hpp"
+#include "model/deepseek2.hpp"
+
+namespace dsk::forward {
+
+struct Deepseek2Options {
+  int64_t n_ctx = 4096;
+  bool group_limited_routing = true;  // use expert_group_count / _used_count when the file has them
+};
+
+class Deepseek2Forward {
+ public:
+  Deepseek2Forward(const model::Deepseek2Model& m, backend::Ops& ops, Deepseek2Options o);
+
+  // Allocates the KV cache and the RoPE table.
+  Result<void> init();
+
+  // Runs `tokens` at positions pos0 .. pos0 + T - 1 (the cache must hold positions < pos0).
+  // logits: all T rows when all_logits, else the last row only, [rows, n_vocab] on the host.
+  Result<void> eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits, std::vector<float>& logits);
+
+  int64_t n_ctx() const { return opt_.n_ctx; }
+  int32_t n_vocab() const { return static_cast<int32_t>(m_.config.n_vocab); }
+
+ private:
+  Result<void> layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens, int64_t pos0);
+
+  const model::Deepseek2Model& m_;
+  backend::Ops& ops_;
+  Deepseek2Options opt_;
+  float kq_scale_ = 1.0f;
+};
+
+}  // namespace dsk::forward

@@ -1,0 +1,56 @@
+// session/session.hpp — one model opened for generation: the GGUF mapping, the model, its
+// tokenizer (when the file has one), a backend and the forward with its KV cache and position.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/ops.hpp"
+#include "common/result.hpp"
+#include "forward/deepseek2_forward.hpp"
+#include "gguf/reader.hpp"
+#include "model/deepseek2.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace dsk::session {
+
+enum class BackendKind { cpu, cuda };
+
+struct SessionOptions {
+  int64_t n_ctx = 4096;     // 0: the model's training context, capped at 4096
+  int threads = 0;          // CPU backend threads; 0: all hardware threads
+  BackendKind backend = BackendKind::cpu;
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& o);
+
+  const model::Deepseek2Model& model() const { return model_; }
+  // The file's tokenizer; nullptr (and tokenizer_error()) when it has none or it is unsupported.
+  const tok::Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+  const std::string& tokenizer_error() const { return tokenizer_error_; }
+
+  // Runs tokens at positions n_past() .. as one batch and advances. logits: every row when
+  // all_logits, else the last, [rows, n_vocab].
+  Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return forward_->n_ctx(); }
+  int32_t n_vocab() const { return forward_->n_vocab(); }
+  void clear() { n_past_ = 0; }  // the cache rows are overwritten from position 0
+
+ private:
+  Session() = default;
+  std::optional<gguf::Reader> reader_;
+  model::Deepseek2Model model_;
+  std::optional<tok::Tokenizer> tokenizer_;
+  std::string tokenizer_error_;
+  std::unique_ptr<backend::Ops> ops_;
+  std::unique_ptr<forward::Deepseek2Forward> forward_;
+  int64_t n_past_ = 0;
+};
+
+}  // namespace dsk::session
