@@ -172,33 +172,39 @@ Result<void> Writer::add_tensor(std::string name, GgmlType type, std::span<const
   return ok();
 }
 
-Result<void> Writer::write_to(detail::Sink& sink, const Metadata& md, size_t first, size_t count) const {
+Result<std::vector<uint8_t>> encode_preamble(const Metadata& md, std::span<const TensorInfoOut> tensors,
+                                             uint32_t* alignment_out) {
   DSK_TRY_ASSIGN(const uint32_t alignment, alignment_of(md));
   std::vector<uint8_t> buf;
   put<uint32_t>(buf, 0x46554747u);  // "GGUF"
   put<uint32_t>(buf, kWriteVersion);
-  put<uint64_t>(buf, count);
+  put<uint64_t>(buf, tensors.size());
   put<uint64_t>(buf, md.size());
   for (const auto& kv : md) {
     if (kv.key.empty()) return Error("empty key name");
     put_string(buf, kv.key);
     auto r = encode_payload(kv.value, buf);
-    if (!r) return std::move(r).context("key " + quoted(kv.key));
-    if (buf.size() >= (1u << 20)) {  // keep the buffer small for large tokenizer arrays
-      DSK_TRY(sink.write(buf));
-      buf.clear();
-    }
+    if (!r) return std::move(r).error().context("key " + quoted(kv.key));
   }
   uint64_t offset = 0;
-  for (size_t i = first; i < first + count; ++i) {
-    const PendingTensor& t = tensors_[i];
+  for (const TensorInfoOut& t : tensors) {
     put_string(buf, t.name);
     put<uint32_t>(buf, static_cast<uint32_t>(t.ne.size()));
     for (uint64_t d : t.ne) put<uint64_t>(buf, d);
     put<uint32_t>(buf, static_cast<uint32_t>(t.type));
     put<uint64_t>(buf, offset);
-    offset = align_up(offset + t.data.size(), alignment);
+    offset = align_up(offset + t.n_bytes, alignment);
   }
+  if (alignment_out) *alignment_out = alignment;
+  return buf;
+}
+
+Result<void> Writer::write_to(detail::Sink& sink, const Metadata& md, size_t first, size_t count) const {
+  std::vector<TensorInfoOut> infos;
+  for (size_t i = first; i < first + count; ++i)
+    infos.push_back({tensors_[i].name, tensors_[i].type, tensors_[i].ne, tensors_[i].data.size()});
+  uint32_t alignment = 0;
+  DSK_TRY_ASSIGN(const std::vector<uint8_t> buf, encode_preamble(md, infos, &alignment));
   DSK_TRY(sink.write(buf));
   // No tensors, no data section: nothing to pad (and a huge general.alignment costs nothing).
   if (count > 0) DSK_TRY(sink.pad(alignment));

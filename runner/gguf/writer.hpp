@@ -58,6 +58,21 @@ class Writer {
   std::vector<PendingTensor> tensors_;
 };
 
+// One tensor of encode_preamble: its name, type, dims (ggml order) and byte size.
+struct TensorInfoOut {
+  std::string_view name;
+  GgmlType type;
+  std::span<const uint64_t> ne;
+  uint64_t n_bytes;
+};
+
+// The bytes before the data section of a GGUF v3 file: header, metadata (in order), and the tensor
+// infos with each offset aligned to general.alignment (default 32), which *alignment receives. The
+// data section follows after padding to that alignment. Writer uses it; so do tools that stream
+// tensor data too large to hold (model/gguf_stream).
+Result<std::vector<uint8_t>> encode_preamble(const Metadata& md, std::span<const TensorInfoOut> tensors,
+                                             uint32_t* alignment);
+
 // The bytes of one metadata value as written after its key (type id, then the payload). Exposed
 // for tests that craft files by hand.
 Result<std::vector<uint8_t>> encode_value(const Value& v);

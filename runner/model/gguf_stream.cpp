@@ -18,16 +18,6 @@ namespace dsk::model {
 
 namespace {
 
-template <class T>
-void put(std::vector<uint8_t>& b, T v) {
-  const size_t at = b.size();
-  b.resize(at + sizeof(T));
-  std::memcpy(b.data() + at, &v, sizeof(T));
-}
-void put_string(std::vector<uint8_t>& b, std::string_view s) {
-  put<uint64_t>(b, s.size());
-  b.insert(b.end(), s.begin(), s.end());
-}
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 bool quantizable(GgmlType t) {
@@ -93,40 +83,19 @@ Result<void> write_gguf_streamed(const std::string& path, const gguf::Metadata& 
                                  const std::vector<PlannedTensor>& plan, const StreamProgress& progress,
                                  unsigned threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  uint32_t alignment = 32;
-  if (const gguf::Value* a = md.find("general.alignment")) {
-    if (a->type() != gguf::ValueType::UINT32 || a->as<uint32_t>() == 0 ||
-        (a->as<uint32_t>() & (a->as<uint32_t>() - 1)) != 0)
-      return Error("general.alignment must be a UINT32 power of two");
-    alignment = a->as<uint32_t>();
-  }
-  // Header, metadata, tensor infos.
-  std::vector<uint8_t> head;
-  put<uint32_t>(head, 0x46554747u);
-  put<uint32_t>(head, 3);
-  put<uint64_t>(head, plan.size());
-  put<uint64_t>(head, md.size());
-  for (const auto& kv : md) {
-    put_string(head, kv.key);
-    auto enc = gguf::encode_value(kv.value);
-    if (!enc) return std::move(enc).error().context("key " + gguf::quoted(kv.key));
-    head.insert(head.end(), enc->begin(), enc->end());
-  }
+  // Header, metadata, tensor infos: the gguf writer's encoding.
   std::vector<uint64_t> sizes;
-  uint64_t offset = 0;
+  std::vector<gguf::TensorInfoOut> infos;
   for (const PlannedTensor& t : plan) {
     auto nb = gguf::tensor_nbytes(static_cast<uint32_t>(t.type), t.ne);
     if (!nb) return std::move(nb).error().context("tensor " + gguf::quoted(t.name));
     if (!t.raw_rows && !quantizable(t.type))
       return Error("tensor " + gguf::quoted(t.name) + ": no quantizer for " + std::string(ggml_type_name(t.type)));
     sizes.push_back(*nb);
-    put_string(head, t.name);
-    put<uint32_t>(head, static_cast<uint32_t>(t.ne.size()));
-    for (uint64_t d : t.ne) put<uint64_t>(head, d);
-    put<uint32_t>(head, static_cast<uint32_t>(t.type));
-    put<uint64_t>(head, offset);
-    offset = align_up(offset + *nb, alignment);
+    infos.push_back({t.name, t.type, t.ne, *nb});
   }
+  uint32_t alignment = 0;
+  DSK_TRY_ASSIGN(const std::vector<uint8_t> head, gguf::encode_preamble(md, infos, &alignment));
 
   {
     // Missing parent directories are created.
