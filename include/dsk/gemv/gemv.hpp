@@ -1,0 +1,802 @@
+// dsk/gemv/gemv.hpp — quantized GEMV / small-batch GEMM: y[n] = W · x[n] for n = 0..N-1, N = 1..4.
+//
+// W: M rows of K elements in F32, F16, BF16, Q8_0, Q4_K, Q6_K, Q2_K or IQ2_XXS (ggml blocks, as
+// GGUF stores them; F32/F16/BF16 taken in 32-element dot blocks). x[n]: a row in the activation
+// type of W (quant/blocks.hpp act_block_t): Q8_0 blocks for Q8_0, Q8_K blocks for the k-/i-quants,
+// F32 for the float types (quantize_act.hpp makes Q8_0 / Q8_K rows on the GPU).
+//
+// NUMERICS (the contract; identical to dsk::ref::gemv / quant::dot_row, docs/numerics.md §5–6):
+//   y[n][m] = order::row_sum over the nb = K / block_elems block results r_b = the block dot product
+//             of dsk/quant/dot.hpp (exact integer sums, then that type's fixed float formula):
+//             lane c of the warp that owns row m sums blocks [c·L, min(nb, (c+1)·L)), L = ceil(nb/32),
+//             in block order from +0.0f; the 32 lane sums are combined by order::warp_tree32.
+//   The order depends on K only: not on N, M, the launch shape or the GPU. Each weight block is read
+//   from memory once and dotted with the N activation blocks; token n's bits equal those of N = 1.
+//   The device block dots below compute the integer sums with dp4a in another (exact) order and then
+//   the float formula of dot.hpp word for word (fp:: ops), so they give dot_block's bits.
+//
+// Kernel (sm_80+: cp.async, dp4a): persistent CTAs of up to 16 warps, one CTA per SM; a warp owns a
+// row at a time. The CTA first copies the N activation rows into shared memory in a padded
+// [step][chunk] layout (conflict-free reads: at step s lane c reads block c·L + s). A warp streams its
+// row through shared memory in units of S steps: for each chunk c, blocks [c·L + s0, c·L + s0 + S)
+// are one contiguous piece, copied with 16-byte cp.async (aligned superset, clipped to the tensor's
+// end) into slot c of one of 2..4 stage buffers, while earlier units are computed. S (bytes per
+// unit), the stage count and the warp count are performance choices (detail::*_knob, for benches);
+// they never change a result (test_gemv_gpu checks several settings).
+//
+// Requirements (else launch returns an error, never a silent no-op): N in 1..4; K a multiple of the
+// dot block (32 for Q8_0/F32/F16/BF16, 256 otherwise), K / block <= 2^24; w 16-byte aligned; row
+// stride (bytes) a multiple of 4 for F32, of 2 otherwise, >= the row's bytes; x rows 4-byte aligned
+// (2 for Q8_0); y 4-byte aligned. The N activation rows (staged with padding to 32·L blocks) must fit
+// in shared memory (227 KB on sm_90) next to one warp's buffers, which bounds K (kUnsupported beyond):
+// max K for N = 1/2/3/4: F32/F16/BF16 49152/24576/16384/12288; Q8_0 151552/75776/50176/37888;
+// Q4_K/Q6_K/Q2_K/IQ2_XXS about 180224/90112/57344/40960. Every DeepSeek shape fits (K <= 7168 in the
+// issue's list; K = 18432 fits except F32/F16/BF16 weights with N >= 3). Launchers never allocate or synchronize; they can be captured in a
+// CUDA graph. workspace_size() is 0 today (the argument is for future split-K paths).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "dsk/core/config.hpp"
+#include "dsk/core/fp.hpp"
+#include "dsk/core/half.hpp"
+#include "dsk/core/reduce.hpp"
+#include "dsk/core/status.hpp"
+#include "dsk/quant/blocks.hpp"
+#include "dsk/quant/tables.hpp"
+#include "dsk/quant/types.hpp"
+
+namespace dsk::gemv {
+
+inline constexpr int kMaxTokens = 4;
+
+struct Params {
+  GgmlType wtype = GgmlType::F32;
+  const void* w = nullptr;   // M rows of K elements of wtype
+  size_t w_row_stride = 0;   // bytes between weight rows (0: packed, the row's bytes)
+  const void* x = nullptr;   // N rows of K elements in the activation type of wtype
+  size_t x_stride = 0;       // bytes between activation rows (0: packed)
+  float* y = nullptr;        // y[n * y_stride + m]
+  int64_t y_stride = 0;      // elements between output rows (0: M)
+  int64_t M = 0;
+  int64_t K = 0;
+  int N = 1;                 // tokens, 1..4
+};
+
+// Scratch bytes launch() needs for p (0 today: every supported shape runs without scratch).
+inline size_t workspace_size(const Params&) { return 0; }
+
+#if defined(__CUDACC__)
+
+namespace detail {
+
+using namespace dsk::quant;
+
+// --- static facts per weight block ----------------------------------------------------------------
+
+// Staged activation block (shared memory): Q8_K as {qs[256], bsums[16], float d} padded to 304
+// bytes; Q8_0 as {qs[32], float d} padded to 48; F32 as {v[32]} padded to 144. Strides of 76, 12
+// and 36 words (12, 12, 4 mod 32) make the [step][chunk] layout conflict-free for 16-byte reads.
+template <class W>
+struct wtraits {
+  using act = act_block_t<W>;
+  static constexpr int bytes = sizeof(W);
+  static constexpr int elems = block_traits<W>::elems;
+  static constexpr bool is_q8k = std::is_same_v<act, block_q8_K>;
+  static constexpr bool is_q80 = std::is_same_v<act, block_q8_0>;
+  static constexpr int act_stride = is_q8k ? 304 : is_q80 ? 48 : 144;
+  static constexpr int act_src_bytes = sizeof(act);
+};
+
+// --- small device helpers -------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t smem_u32addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global -> shared copy, only `bytes` (0..16) read, the rest zero-filled; bypasses L1.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32addr(dst)), "l"(src), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_u32addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int Pending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+}
+
+// NWORDS consecutive 32-bit words starting at a 2-byte aligned shared address (reads NWORDS + 1
+// aligned words; the shared buffers have slack after every piece).
+template <int NWORDS>
+__device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NWORDS]) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* base = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+  const uint32_t sel = (a & 2) ? 0x5432u : 0x3210u;
+  uint32_t prev = base[0];
+#pragma unroll
+  for (int i = 0; i < NWORDS; ++i) {
+    const uint32_t next = base[i + 1];
+    w[i] = __byte_perm(prev, next, sel);
+    prev = next;
+  }
+}
+
+__device__ __forceinline__ float half_lo(uint32_t w) { return f16_bits_to_f32(static_cast<uint16_t>(w & 0xFFFFu)); }
+__device__ __forceinline__ float half_hi(uint32_t w) { return f16_bits_to_f32(static_cast<uint16_t>(w >> 16)); }
+__device__ __forceinline__ int32_t byte_of(uint32_t w, int k) { return static_cast<int32_t>((w >> (8 * k)) & 0xFFu); }
+__device__ __forceinline__ int32_t sbyte_of(uint32_t w, int k) {
+  return static_cast<int32_t>(static_cast<int8_t>((w >> (8 * k)) & 0xFFu));
+}
+__device__ __forceinline__ int dp4a(uint32_t a, uint32_t b, int c) {
+  return __dp4a(static_cast<int>(a), static_cast<int>(b), c);
+}
+// Four sign bits (bit j: byte j negative) -> byte mask 0xFF / 0x00.
+__device__ __forceinline__ uint32_t sign_mask4(uint32_t s4) {
+  return ((s4 * 0x00204081u) & 0x01010101u) * 0xFFu;
+}
+
+// Shared-memory tables of the CTA (IQ2_XXS only).
+struct Tables {
+  const uint64_t* grid;   // 256 entries
+  const uint8_t* signs;   // 128 entries
+};
+
+// --- block dots: weight block at wb (shared, 2-byte aligned), N staged activation blocks ----------
+// Each returns r[t] with the bits of quant::dot_block(w, a_t) (see dot.hpp for the formulas).
+
+template <int N>
+__device__ __forceinline__ void block_dot(const block_q8_0*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  uint32_t q[8];
+  load_words<8>(wb + 2, q);
+  const float dw = f16_bits_to_f32(*reinterpret_cast<const uint16_t*>(wb));
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const uint4 a0 = *reinterpret_cast<const uint4*>(a[t]);
+    const uint4 a1 = *reinterpret_cast<const uint4*>(a[t] + 16);
+    const float da = *reinterpret_cast<const float*>(a[t] + 32);
+    int s = 0;
+    s = dp4a(q[0], a0.x, s); s = dp4a(q[1], a0.y, s); s = dp4a(q[2], a0.z, s); s = dp4a(q[3], a0.w, s);
+    s = dp4a(q[4], a1.x, s); s = dp4a(q[5], a1.y, s); s = dp4a(q[6], a1.z, s); s = dp4a(q[7], a1.w, s);
+    r[t] = fp::mul(fp::mul(dw, da), fp::from_int(s));
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void block_dot(const block_q4_K*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  uint32_t w[36];
+  load_words<36>(wb, w);
+  const float dw = half_lo(w[0]), dminw = half_hi(w[0]);
+  auto sb = [&](int k) { return byte_of(w[1 + k / 4], k % 4); };
+  int32_t sc[8], mn[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      sc[j] = sb(j) & 63;
+      mn[j] = sb(j + 4) & 63;
+    } else {
+      sc[j] = (sb(j + 4) & 0xF) | ((sb(j - 4) >> 6) << 4);
+      mn[j] = (sb(j + 4) >> 4) | ((sb(j) >> 6) << 4);
+    }
+  }
+  int32_t isum[N], msum[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) isum[t] = msum[t] = 0;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    uint32_t lo4[8], hi4[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      lo4[k] = w[4 + 8 * c + k] & 0x0F0F0F0Fu;
+      hi4[k] = (w[4 + 8 * c + k] >> 4) & 0x0F0F0F0Fu;
+    }
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      const uint4* aq = reinterpret_cast<const uint4*>(a[t]) + 4 * c;
+      int lo = 0, hi = 0;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const uint4 x = aq[h], z = aq[2 + h];
+        lo = dp4a(lo4[4 * h + 0], x.x, lo); lo = dp4a(lo4[4 * h + 1], x.y, lo);
+        lo = dp4a(lo4[4 * h + 2], x.z, lo); lo = dp4a(lo4[4 * h + 3], x.w, lo);
+        hi = dp4a(hi4[4 * h + 0], z.x, hi); hi = dp4a(hi4[4 * h + 1], z.y, hi);
+        hi = dp4a(hi4[4 * h + 2], z.z, hi); hi = dp4a(hi4[4 * h + 3], z.w, hi);
+      }
+      isum[t] += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const int32_t* bs = reinterpret_cast<const int32_t*>(a[t] + 256);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int32_t v = bs[j];  // bsums[2j] (low half) and bsums[2j+1] (high half)
+      msum[t] += mn[j] * (static_cast<int32_t>(static_cast<int16_t>(v & 0xFFFF)) + (v >> 16));
+    }
+    const float da = *reinterpret_cast<const float*>(a[t] + 288);
+    const float dd = fp::mul(dw, da), dm = fp::mul(dminw, da);
+    r[t] = fp::sub(fp::mul(dd, fp::from_int(isum[t])), fp::mul(dm, fp::from_int(msum[t])));
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void block_dot(const block_q6_K*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  uint32_t w[53];
+  load_words<53>(wb, w);
+  const float dw = half_lo(w[52]);
+  int32_t isum[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) isum[t] = 0;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    uint32_t qv[4];
+#pragma unroll
+    for (int g = 0; g < 4; ++g) {
+      const int e = 16 * j + 4 * g, h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const uint32_t qlw = w[(64 * h + 32 * (k & 1) + l) / 4];
+      const uint32_t q4 = k < 2 ? (qlw & 0x0F0F0F0Fu) : ((qlw >> 4) & 0x0F0F0F0Fu);
+      const uint32_t q2 = ((w[32 + (32 * h + l) / 4] >> (2 * k)) & 0x03030303u) << 4;
+      qv[g] = __vsub4(q4 | q2, 0x20202020u);
+    }
+    const int32_t sc = sbyte_of(w[48 + j / 4], j % 4);
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      const uint4 x = reinterpret_cast<const uint4*>(a[t])[j];
+      int s = 0;
+      s = dp4a(qv[0], x.x, s); s = dp4a(qv[1], x.y, s); s = dp4a(qv[2], x.z, s); s = dp4a(qv[3], x.w, s);
+      isum[t] += sc * s;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const float da = *reinterpret_cast<const float*>(a[t] + 288);
+    r[t] = fp::mul(fp::mul(dw, da), fp::from_int(isum[t]));
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void block_dot(const block_q2_K*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  uint32_t w[21];
+  load_words<21>(wb, w);
+  const float dw = half_lo(w[20]), dminw = half_hi(w[20]);
+  int32_t isum[N], msum[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) isum[t] = msum[t] = 0;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    uint32_t qv[4];
+#pragma unroll
+    for (int g = 0; g < 4; ++g) {
+      const int e = 16 * j + 4 * g, h = e / 128, k = (e % 128) / 32, l = e % 32;
+      qv[g] = (w[4 + (32 * h + l) / 4] >> (2 * k)) & 0x03030303u;
+    }
+    const int32_t scb = byte_of(w[j / 4], j % 4);
+    const int32_t sc = scb & 0xF, m = scb >> 4;
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      const uint4 x = reinterpret_cast<const uint4*>(a[t])[j];
+      int s = 0;
+      s = dp4a(qv[0], x.x, s); s = dp4a(qv[1], x.y, s); s = dp4a(qv[2], x.z, s); s = dp4a(qv[3], x.w, s);
+      isum[t] += sc * s;
+      msum[t] += m * static_cast<int32_t>(reinterpret_cast<const int16_t*>(a[t] + 256)[j]);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const float da = *reinterpret_cast<const float*>(a[t] + 288);
+    const float dd = fp::mul(dw, da), dm = fp::mul(dminw, da);
+    r[t] = fp::sub(fp::mul(dd, fp::from_int(isum[t])), fp::mul(dm, fp::from_int(msum[t])));
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void block_dot(const block_iq2_xxs*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables& tab, float (&r)[N]) {
+  uint32_t w[16];
+  load_words<16>(wb + 2, w);
+  const float dw = f16_bits_to_f32(*reinterpret_cast<const uint16_t*>(wb));
+  int32_t isum[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) isum[t] = 0;
+#pragma unroll
+  for (int g = 0; g < 8; ++g) {
+    const uint32_t w0 = w[2 * g], w1 = w[2 * g + 1];
+    const int32_t ls = 2 * static_cast<int32_t>(w1 >> 28) + 1;
+    uint32_t q[8];
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      const uint64_t gv = tab.grid[(w0 >> (8 * l)) & 0xFFu];
+      const uint32_t s = tab.signs[(w1 >> (7 * l)) & 127u];
+      const uint32_t m0 = sign_mask4(s & 0xFu), m1 = sign_mask4(s >> 4);
+      q[2 * l] = __vsub4(static_cast<uint32_t>(gv) ^ m0, m0);
+      q[2 * l + 1] = __vsub4(static_cast<uint32_t>(gv >> 32) ^ m1, m1);
+    }
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      const uint4* aq = reinterpret_cast<const uint4*>(a[t]) + 2 * g;
+      const uint4 x0 = aq[0], x1 = aq[1];
+      int s = 0;
+      s = dp4a(q[0], x0.x, s); s = dp4a(q[1], x0.y, s); s = dp4a(q[2], x0.z, s); s = dp4a(q[3], x0.w, s);
+      s = dp4a(q[4], x1.x, s); s = dp4a(q[5], x1.y, s); s = dp4a(q[6], x1.z, s); s = dp4a(q[7], x1.w, s);
+      isum[t] += ls * s;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const float da = *reinterpret_cast<const float*>(a[t] + 288);
+    r[t] = fp::mul(fp::mul(fp::mul(dw, da), fp::from_int(isum[t])), 0.125f);
+  }
+}
+
+// Exact fp16 -> fp32 widening by the conversion instruction (equal to f16_bits_to_f32 for every
+// non-NaN input; a NaN stays a NaN, and outputs are compared with NaNs canonical).
+__device__ __forceinline__ float cvt_half(uint32_t h16) {
+  float f;
+  const unsigned short h = static_cast<unsigned short>(h16);
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+// Float dot blocks: acc = +0; for i in 0..31: acc = fma(w_i, x_i, acc) (one chain per token).
+
+template <int N, class W>
+__device__ __forceinline__ void float_block_dot(const uint8_t* wb, const uint8_t* const (&a)[N], float (&r)[N]) {
+  constexpr int kWords = sizeof(W) / 4;
+  uint32_t w[kWords];
+  load_words<kWords>(wb, w);
+#pragma unroll
+  for (int t = 0; t < N; ++t) r[t] = 0.0f;
+#pragma unroll
+  for (int i4 = 0; i4 < 8; ++i4) {
+    float4 x[N];
+#pragma unroll
+    for (int t = 0; t < N; ++t) x[t] = reinterpret_cast<const float4*>(a[t])[i4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int i = 4 * i4 + k;
+      float wi;
+      if constexpr (std::is_same_v<W, block_f32>) wi = __uint_as_float(w[i]);
+      else if constexpr (std::is_same_v<W, block_f16>) wi = cvt_half((i & 1) ? (w[i / 2] >> 16) : (w[i / 2] & 0xFFFFu));
+      else wi = __uint_as_float((i & 1) ? (w[i / 2] & 0xFFFF0000u) : (w[i / 2] << 16));  // bf16: exact
+#pragma unroll
+      for (int t = 0; t < N; ++t) {
+        const float xi = k == 0 ? x[t].x : k == 1 ? x[t].y : k == 2 ? x[t].z : x[t].w;
+        r[t] = fp::fma(wi, xi, r[t]);
+      }
+    }
+  }
+}
+template <int N>
+__device__ __forceinline__ void block_dot(const block_f32*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  float_block_dot<N, block_f32>(wb, a, r);
+}
+template <int N>
+__device__ __forceinline__ void block_dot(const block_f16*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  float_block_dot<N, block_f16>(wb, a, r);
+}
+template <int N>
+__device__ __forceinline__ void block_dot(const block_bf16*, const uint8_t* wb, const uint8_t* const (&a)[N],
+                                          const Tables&, float (&r)[N]) {
+  float_block_dot<N, block_bf16>(wb, a, r);
+}
+
+// --- kernel ---------------------------------------------------------------------------------------
+
+inline constexpr int kMaxWarps = 16;
+// Two blocks per loop trip (more loads in flight) where registers allow.
+template <class W, int N>
+inline constexpr bool kUnroll2 = (sizeof(W) <= 84 && N <= 2) || (sizeof(W) <= 64 && N <= 4);
+inline constexpr int kMaxStages = 4;  // copy stages per warp: 2..4, chosen at launch
+
+// Wait until at most stages - 1 commit groups of this thread are pending.
+__device__ __forceinline__ void cp_async_wait_stages(int stages) {
+  if (stages >= 4) cp_async_wait<3>();
+  else if (stages == 3) cp_async_wait<2>();
+  else cp_async_wait<1>();
+}
+
+struct KernelArgs {
+  const uint8_t* w;
+  const uint8_t* w_end;      // one past the last weight byte (cp.async clip)
+  size_t w_row_stride;
+  const uint8_t* x;
+  size_t x_stride;
+  float* y;
+  int64_t y_stride;
+  int M;
+  int nb;                    // blocks per row
+  int L;                     // chunk length, ceil(nb / 32)
+  int S;                     // steps per unit
+  int U;                     // units per row, max(1, ceil(L / S))
+  int slot_bytes;            // bytes per chunk slot (multiple of 16)
+  int slot_words;            // slot_bytes / 16
+  int act_bytes;             // bytes of the staged activations (multiple of 16)
+  int stages;                // copy stages per warp (2..4)
+  int x_vec16;               // F32 activations: x and x_stride 16-byte aligned (16-byte copies)
+};
+
+// Geometry of chunk c's piece in unit u of a row: byte range [start, end) relative to the row.
+struct Piece {
+  int b0, b1;  // blocks [b0, b1); empty when b1 <= b0
+};
+__device__ __forceinline__ Piece piece_of(const KernelArgs& p, int c, int u) {
+  const int s0 = u * p.S;
+  const int s1 = min(s0 + p.S, p.L);
+  const int b0 = c * p.L + s0;
+  const int b1 = min(p.nb, c * p.L + s1);
+  return {b0, b1};
+}
+
+// The warp's lanes walk the 32 x slot_words (chunk, word) grid of a unit in order, lane l starting at
+// index l and stepping by 32 (c, j kept incrementally: no divisions in the loop).
+template <class W>
+__device__ __forceinline__ void issue_unit(const KernelArgs& p, int m, int u, uint8_t* buf, int lane) {
+  constexpr int bs = sizeof(W);
+  const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m) * p.w_row_stride;
+  const uintptr_t wend = reinterpret_cast<uintptr_t>(p.w_end);
+  const int W_ = p.slot_words, q = 32 / W_, r = 32 - q * W_;
+  const int s0 = u * p.S, len = min(s0 + p.S, p.L) - s0;
+  int c = lane / W_, j = lane - c * W_;
+  while (c < 32) {
+    const int b0 = c * p.L + s0;
+    const int b1 = min(p.nb, b0 + len);
+    if (b0 < b1) {
+      const uintptr_t gs = row + static_cast<uintptr_t>(b0) * bs;
+      const uintptr_t src = (gs & ~uintptr_t{15}) + 16u * static_cast<uint32_t>(j);
+      if (src < row + static_cast<uintptr_t>(b1) * bs) {
+        const uintptr_t left = wend - src;
+        cp_async16(buf + c * p.slot_bytes + 16 * j, reinterpret_cast<const void*>(src), left < 16 ? static_cast<int>(left) : 16);
+      }
+    }
+    c += q;
+    j += r;
+    if (j >= W_) {
+      j -= W_;
+      ++c;
+    }
+  }
+}
+
+template <class W, int N>
+__global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArgs p) {
+  using T = wtraits<W>;
+  constexpr int bs = sizeof(W);
+  extern __shared__ __align__(16) uint8_t smem[];
+  uint8_t* act = smem;
+  uint64_t* grid_tab = reinterpret_cast<uint64_t*>(smem + p.act_bytes);
+  uint8_t* sign_tab = smem + p.act_bytes + 2048;
+  const int tab_bytes = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
+  uint8_t* wbufs = smem + p.act_bytes + tab_bytes;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  const int gw = blockIdx.x * nwarps + warp, tw = gridDim.x * nwarps;
+  const int buf_bytes = 32 * p.slot_bytes;
+  const int stages = p.stages;
+  uint8_t* mybuf = wbufs + static_cast<size_t>(warp) * stages * buf_bytes;
+
+  int pf_m = gw, pf_u = 0;
+  auto advance = [&](int& m, int& u) {
+    if (++u == p.U) {
+      u = 0;
+      m += tw;
+    }
+  };
+
+  // Activations -> shared, block b = c*L + s of token t at slot (t*L + s)*32 + c: cp.async (one
+  // commit group, completed before the first unit's group by the wait below); Q8_0 (2-byte aligned
+  // blocks) through registers, one thread per block, all loads in flight together.
+  {
+    const int L = p.L;
+    if constexpr (T::is_q8k) {
+      const int per_tok = p.nb * 73;
+      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+        const int t = i / per_tok, r = i - t * per_tok, b = r / 73, wd = r - b * 73;
+        const uint8_t* src = p.x + t * p.x_stride + static_cast<size_t>(b) * 292 + 4 * wd;
+        const int c = b / L, s = b - c * L;
+        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        const int dw = wd == 0 ? 72 : wd - 1;  // d last, then qs, bsums
+        cp_async4(dst + 4 * dw, src);
+      }
+    } else if constexpr (T::is_q80) {
+      for (int i = threadIdx.x; i < N * p.nb; i += blockDim.x) {
+        const int t = i / p.nb, b = i - t * p.nb;
+        const uint16_t* src = reinterpret_cast<const uint16_t*>(p.x + t * p.x_stride + static_cast<size_t>(b) * 34);
+        uint16_t v[17];
+#pragma unroll
+        for (int k = 0; k < 17; ++k) v[k] = src[k];
+        const int c = b / L, s = b - c * L;
+        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+          reinterpret_cast<uint32_t*>(dst)[k] = static_cast<uint32_t>(v[1 + 2 * k]) | (static_cast<uint32_t>(v[2 + 2 * k]) << 16);
+        *reinterpret_cast<float*>(dst + 32) = f16_bits_to_f32(v[0]);
+      }
+    } else if (p.x_vec16) {
+      const int per_tok = p.nb * 8;
+      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+        const int t = i / per_tok, r = i - t * per_tok, b = r / 8, e = r - b * 8;
+        const int c = b / L, s = b - c * L;
+        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        cp_async16(dst + 16 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 16 * e, 16);
+      }
+    } else {
+      const int per_tok = p.nb * 32;
+      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+        const int t = i / per_tok, r = i - t * per_tok, b = r / 32, e = r - b * 32;
+        const int c = b / L, s = b - c * L;
+        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        cp_async4(dst + 4 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 4 * e);
+      }
+    }
+    cp_async_commit();
+    if constexpr (std::is_same_v<W, block_iq2_xxs>) {
+      for (int i = threadIdx.x; i < 256; i += blockDim.x) grid_tab[i] = iq2xxs_grid(i);
+      for (int i = threadIdx.x; i < 128; i += blockDim.x) sign_tab[i] = ksigns_iq2xs(i);
+    }
+  }
+  // The first units' weight copies.
+  for (int s = 0; s < stages - 1; ++s) {
+    if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + s * buf_bytes, lane);
+    cp_async_commit();
+    if (pf_m < p.M) advance(pf_m, pf_u);
+  }
+  cp_async_wait_stages(stages);  // the activation group is complete
+  __syncthreads();
+  const Tables tab{grid_tab, sign_tab};
+
+  float acc[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
+  int cur_m = gw, cur_u = 0, stage = 0;
+  const int c = lane;
+  while (cur_m < p.M) {
+    {  // prefetch the unit stages - 1 ahead
+      const int ps = stage == 0 ? stages - 1 : stage - 1;
+      if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + ps * buf_bytes, lane);
+      cp_async_commit();
+      if (pf_m < p.M) advance(pf_m, pf_u);
+    }
+    cp_async_wait_stages(stages);
+    __syncwarp();
+    {
+      const Piece pc = piece_of(p, c, cur_u);
+      if (pc.b1 > pc.b0) {
+        const uint8_t* row = p.w + static_cast<size_t>(cur_m) * p.w_row_stride;
+        const int off = static_cast<int>(reinterpret_cast<uintptr_t>(row + static_cast<size_t>(pc.b0) * bs) & 15);
+        const uint8_t* wb = mybuf + stage * buf_bytes + c * p.slot_bytes + off;
+        const int s0 = cur_u * p.S - pc.b0;  // step of block b: s0 + b
+        auto act_ptrs = [&](int b, const uint8_t* (&ap)[N]) {
+#pragma unroll
+          for (int t = 0; t < N; ++t) ap[t] = act + static_cast<size_t>((t * p.L + s0 + b) * 32 + c) * T::act_stride;
+        };
+        int b = pc.b0;
+        if constexpr (kUnroll2<W, N>) {
+          for (; b + 1 < pc.b1; b += 2, wb += 2 * bs) {  // two blocks' loads in flight, sums in order
+            const uint8_t* ap0[N];
+            const uint8_t* ap1[N];
+            act_ptrs(b, ap0);
+            act_ptrs(b + 1, ap1);
+            float r0[N], r1[N];
+            block_dot<N>(static_cast<const W*>(nullptr), wb, ap0, tab, r0);
+            block_dot<N>(static_cast<const W*>(nullptr), wb + bs, ap1, tab, r1);
+#pragma unroll
+            for (int t = 0; t < N; ++t) acc[t] = fp::add(fp::add(acc[t], r0[t]), r1[t]);
+          }
+        }
+        for (; b < pc.b1; ++b, wb += bs) {
+          const uint8_t* ap[N];
+          act_ptrs(b, ap);
+          float r[N];
+          block_dot<N>(static_cast<const W*>(nullptr), wb, ap, tab, r);
+#pragma unroll
+          for (int t = 0; t < N; ++t) acc[t] = fp::add(acc[t], r[t]);
+        }
+      }
+    }
+    if (cur_u == p.U - 1) {
+      float out[N];
+#pragma unroll
+      for (int t = 0; t < N; ++t) {
+        out[t] = order::warp_tree32(acc[t]);
+        acc[t] = 0.0f;
+      }
+#pragma unroll
+      for (int t = 0; t < N; ++t)
+        if (lane == t) p.y[t * p.y_stride + cur_m] = out[t];
+    }
+    __syncwarp();
+    advance(cur_m, cur_u);
+    stage = stage + 1 == stages ? 0 : stage + 1;
+  }
+  cp_async_wait<0>();
+}
+
+// --- launch planning ------------------------------------------------------------------------------
+
+struct Plan {
+  KernelArgs args;
+  int warps = 0, blocks = 0;
+  size_t smem = 0;
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Tuning knobs for benches (performance only: results never depend on them). Not thread-safe.
+// Bytes of weights per warp and unit; 0: the default (8 KB for quantized types, 4 KB for F32/F16/BF16,
+// the best of 4/8/16 KB on the H200 sweep of docs/performance.md).
+inline int& unit_bytes_knob() {
+  static int v = 0;
+  return v;
+}
+// Copy stages per warp (2..4). 2 measured best on the H200 (more stages cost warps: shared memory).
+inline int& stages_knob() {
+  static int v = 2;
+  return v;
+}
+inline int& max_warps_knob() {
+  static int v = kMaxWarps;
+  return v;
+}
+
+template <class W>
+Status plan(const Params& pr, int sms, int max_smem, int N, Plan& out) {
+  using T = wtraits<W>;
+  constexpr int bs = sizeof(W);
+  const int64_t nb64 = pr.K / T::elems;
+  if (nb64 > (int64_t{1} << 24)) return Status::Unsupported("gemv: K too large");
+  const int nb = static_cast<int>(nb64);
+  const int L = static_cast<int>(ceil_div(nb, 32));
+  const size_t row_bytes = static_cast<size_t>(nb) * bs;
+  KernelArgs& a = out.args;
+  a.w = static_cast<const uint8_t*>(pr.w);
+  a.w_row_stride = pr.w_row_stride ? pr.w_row_stride : row_bytes;
+  a.w_end = a.w + (pr.M > 0 ? static_cast<size_t>(pr.M - 1) * a.w_row_stride + row_bytes : 0);
+  a.x = static_cast<const uint8_t*>(pr.x);
+  a.x_stride = pr.x_stride ? pr.x_stride : static_cast<size_t>(nb) * T::act_src_bytes;
+  a.x_vec16 = (reinterpret_cast<uintptr_t>(pr.x) % 16 == 0 && a.x_stride % 16 == 0) ? 1 : 0;
+  a.y = pr.y;
+  a.y_stride = pr.y_stride ? pr.y_stride : pr.M;
+  a.M = static_cast<int>(pr.M);
+  a.nb = nb;
+  a.L = L;
+  const int tab = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
+  const int64_t act = static_cast<int64_t>(N) * 32 * (L > 0 ? L : 1) * T::act_stride;
+  if (act + tab > max_smem) return Status::Unsupported("gemv: K too large for the shared-memory activations");
+  a.act_bytes = static_cast<int>(ceil_div(act, 16) * 16);
+  a.stages = stages_knob() < 2 ? 2 : (stages_knob() > kMaxStages ? kMaxStages : stages_knob());
+  // Steps per unit: about unit_bytes_knob() (8 KB) of weights per unit and warp.
+  const int unit_bytes = unit_bytes_knob() > 0 ? unit_bytes_knob() : (T::is_q8k || T::is_q80 ? 8192 : 4096);
+  int S = static_cast<int>(unit_bytes / (32 * bs));
+  S = S < 1 ? 1 : S;
+  S = L > 0 && S > L ? L : S;
+  for (;; --S) {
+    a.S = S;
+    a.U = L > 0 ? static_cast<int>(ceil_div(L, S)) : 1;
+    a.slot_words = static_cast<int>(ceil_div(static_cast<int64_t>(S) * bs + 15, 16)) + 1;
+    a.slot_bytes = 16 * a.slot_words;
+    const int64_t per_warp = static_cast<int64_t>(a.stages) * 32 * a.slot_bytes;
+    const int64_t fixed = a.act_bytes + tab;
+    int warps = static_cast<int>((max_smem - fixed) / per_warp);
+    if (warps >= 1 || S == 1) {
+      if (warps < 1) return Status::Unsupported("gemv: K too large for the shared-memory activations");
+      const int cap = max_warps_knob() < 1 ? 1 : (max_warps_knob() > kMaxWarps ? kMaxWarps : max_warps_knob());
+      warps = warps > cap ? cap : warps;
+      // Spread small M over the SMs.
+      const int64_t want = ceil_div(pr.M, sms);
+      if (want < warps) warps = static_cast<int>(want < 1 ? 1 : want);
+      out.warps = warps;
+      const int64_t blocks = ceil_div(pr.M, warps);
+      out.blocks = static_cast<int>(blocks < sms ? blocks : sms);
+      out.smem = static_cast<size_t>(fixed + per_warp * warps);
+      return Status::Ok();
+    }
+  }
+}
+
+template <class W, int N>
+Status launch_typed(const Params& pr, int sms, int max_smem, cudaStream_t stream) {
+  Plan pl;
+  const Status st = plan<W>(pr, sms, max_smem, N, pl);
+  if (!st.ok()) return st;
+  if (pr.M == 0) return Status::Ok();
+  auto kern = gemv_kernel<W, N>;
+  // Raise the kernel's dynamic shared-memory limit once per device (not a stream operation: fine
+  // inside graph capture; a benign race sets the same value twice).
+  static int raised[64] = {};
+  int dev = 0;
+  DSK_CUDA_RETURN_IF_ERROR(cudaGetDevice(&dev));
+  if (dev >= 64 || raised[dev] < max_smem) {
+    DSK_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem));
+    if (dev < 64) raised[dev] = max_smem;
+  }
+  kern<<<pl.blocks, pl.warps * 32, pl.smem, stream>>>(pl.args);
+  DSK_RETURN_IF_LAUNCH_FAILED("gemv_kernel");
+  return Status::Ok();
+}
+
+template <class W>
+Status launch_n(const Params& pr, int sms, int max_smem, cudaStream_t stream) {
+  switch (pr.N) {
+    case 1: return launch_typed<W, 1>(pr, sms, max_smem, stream);
+    case 2: return launch_typed<W, 2>(pr, sms, max_smem, stream);
+    case 3: return launch_typed<W, 3>(pr, sms, max_smem, stream);
+    case 4: return launch_typed<W, 4>(pr, sms, max_smem, stream);
+    default: return Status::Unsupported("gemv: N must be 1..4");
+  }
+}
+
+inline int weight_block_elems(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: return 32;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::IQ2_XXS: return 256;
+    default: return 0;
+  }
+}
+inline int weight_block_bytes(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return 128;
+    case GgmlType::F16: case GgmlType::BF16: return 64;
+    case GgmlType::Q8_0: return 34;
+    case GgmlType::Q4_K: return 144;
+    case GgmlType::Q6_K: return 210;
+    case GgmlType::Q2_K: return 84;
+    case GgmlType::IQ2_XXS: return 66;
+    default: return 0;
+  }
+}
+
+}  // namespace detail
+
+// y[n] = W · x[n] on `stream` (see the header comment). Never allocates or synchronizes.
+inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  (void)workspace;
+  const int be = detail::weight_block_elems(p.wtype);
+  if (be == 0) return Status::Unsupported("gemv: weight type");
+  if (p.N < 1 || p.N > kMaxTokens) return Status::Unsupported("gemv: N must be 1..4");
+  if (p.M < 0 || p.K < 0) return Status::Invalid("gemv: negative M or K");
+  if (p.K % be != 0) return Status::Unsupported("gemv: K is not a multiple of the weight block");
+  if (p.M > INT32_MAX / 2) return Status::Unsupported("gemv: M too large");
+  if (workspace_bytes < workspace_size(p)) return Status::Workspace("gemv: workspace too small");
+  if (p.M == 0) return Status::Ok();
+  if (!p.w || !p.x || !p.y) return Status::Invalid("gemv: null pointer");
+  const size_t row_bytes = static_cast<size_t>(p.K / be) * detail::weight_block_bytes(p.wtype);
+  const size_t elem_align = p.wtype == GgmlType::F32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0) return Status::Invalid("gemv: w must be 16-byte aligned");
+  if (p.w_row_stride && (p.w_row_stride < row_bytes || p.w_row_stride % elem_align != 0))
+    return Status::Invalid("gemv: bad w_row_stride");
+  const size_t x_align = p.wtype == GgmlType::Q8_0 ? 2 : 4;
+  if (reinterpret_cast<uintptr_t>(p.x) % x_align != 0 || p.x_stride % x_align != 0)
+    return Status::Invalid("gemv: x misaligned");
+  if (reinterpret_cast<uintptr_t>(p.y) % 4 != 0) return Status::Invalid("gemv: y misaligned");
+  if (p.y_stride != 0 && p.y_stride < p.M) return Status::Invalid("gemv: y_stride < M");
+  int dev = 0, sms = 0, max_smem = 0;
+  DSK_CUDA_RETURN_IF_ERROR(cudaGetDevice(&dev));
+  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  using namespace dsk::quant;
+  switch (p.wtype) {
+    case GgmlType::F32: return detail::launch_n<block_f32>(p, sms, max_smem, stream);
+    case GgmlType::F16: return detail::launch_n<block_f16>(p, sms, max_smem, stream);
+    case GgmlType::BF16: return detail::launch_n<block_bf16>(p, sms, max_smem, stream);
+    case GgmlType::Q8_0: return detail::launch_n<block_q8_0>(p, sms, max_smem, stream);
+    case GgmlType::Q4_K: return detail::launch_n<block_q4_K>(p, sms, max_smem, stream);
+    case GgmlType::Q6_K: return detail::launch_n<block_q6_K>(p, sms, max_smem, stream);
+    case GgmlType::Q2_K: return detail::launch_n<block_q2_K>(p, sms, max_smem, stream);
+    case GgmlType::IQ2_XXS: return detail::launch_n<block_iq2_xxs>(p, sms, max_smem, stream);
+    default: return Status::Unsupported("gemv: weight type");
+  }
+}
+
+#endif  // __CUDACC__
+
+}  // namespace dsk::gemv
