@@ -22,29 +22,9 @@
 
 namespace {
 
-__global__ void read_kernel(const uint4* __restrict__ p, size_t n, float* out) {
-  uint32_t acc = 0;
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const uint4 v = __ldg(p + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (acc == 0x12345678u) out[blockIdx.x] = 1.0f;
-}
-
-// Pseudo-random bytes; fp16 / float fields are left random (NaN/inf included: the integer and FMA
-// pipes run at the same speed on them).
-__global__ void fill_bytes_kernel(uint4* p, size_t n, uint64_t seed) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    uint64_t h = (i + 1 + seed * 0x632be59bd9b4e019ull) * 0x9e3779b97f4a7c15ull;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    p[i] = make_uint4(static_cast<uint32_t>(h), static_cast<uint32_t>(h >> 32), static_cast<uint32_t>(h * 3),
-                      static_cast<uint32_t>(h * 7));
-  }
-}
+// Weights are dsk::bench::fill_bytes_kernel bytes; fp16 / float fields are left random (NaN/inf
+// included: the integer and FMA pipes run at the same speed on them).
+using dsk::bench::fill_bytes_kernel;
 
 __global__ void fill_floats_kernel(float* x, size_t n) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
@@ -52,21 +32,7 @@ __global__ void fill_floats_kernel(float* x, size_t n) {
     x[i] = static_cast<float>((i * 2654435761u) % 20000u) * 1e-4f - 1.0f;
 }
 
-double read_bw(int sms) {
-  const size_t bytes = size_t{4} << 30;
-  void* buf = nullptr;
-  float* out = nullptr;
-  DSK_CUDA_CHECK(cudaMalloc(&buf, bytes));
-  DSK_CUDA_CHECK(cudaMalloc(&out, 65536 * sizeof(float)));
-  const size_t n = bytes / sizeof(uint4);
-  fill_bytes_kernel<<<sms * 8, 256>>>(static_cast<uint4*>(buf), n, 1);
-  DSK_CUDA_CHECK(cudaDeviceSynchronize());
-  auto t = dsk::bench::time_runs(
-      [&](int) { read_kernel<<<sms * 8, 512>>>(static_cast<const uint4*>(buf), n, out); }, 3, 20);
-  cudaFree(buf);
-  cudaFree(out);
-  return static_cast<double>(bytes) / (t.median_ms * 1e6);
-}
+double read_bw(int sms) { return dsk::bench::measure_read_bandwidth(sms).gb_per_s; }
 
 struct TypeInfo {
   dsk::GgmlType t;

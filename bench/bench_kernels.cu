@@ -15,16 +15,6 @@
 
 namespace {
 
-__global__ void read_kernel(const uint4* __restrict__ p, size_t n, float* out) {
-  uint32_t acc = 0;
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const uint4 v = __ldg(p + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (acc == 0x12345678u) out[blockIdx.x] = 1.0f;  // keeps the loads; practically never written
-}
-
 template <int F>
 __global__ void math_kernel(const float* __restrict__ x, float* __restrict__ y, size_t n) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
@@ -39,19 +29,6 @@ __global__ void math_kernel(const float* __restrict__ x, float* __restrict__ y, 
   }
 }
 
-// Pseudo-random bytes (never time on constant data).
-__global__ void fill_bytes_kernel(uint4* p, size_t n) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    p[i] = make_uint4(static_cast<uint32_t>(h), static_cast<uint32_t>(h >> 32), static_cast<uint32_t>(h * 3),
-                      static_cast<uint32_t>(h * 7));
-  }
-}
-
 __global__ void fill_kernel(float* x, size_t n) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x)
@@ -59,21 +36,9 @@ __global__ void fill_kernel(float* x, size_t n) {
 }
 
 void bench_read_bw(int sms) {
-  const size_t bytes = size_t{4} << 30;
-  void* buf = nullptr;
-  float* out = nullptr;
-  DSK_CUDA_CHECK(cudaMalloc(&buf, bytes));
-  DSK_CUDA_CHECK(cudaMalloc(&out, 65536 * sizeof(float)));
-  const size_t n = bytes / sizeof(uint4);
-  fill_bytes_kernel<<<sms * 8, 256>>>(static_cast<uint4*>(buf), n);
-  DSK_CUDA_CHECK(cudaDeviceSynchronize());
-  const int blocks = sms * 8;
-  auto t = dsk::bench::time_runs([&](int) { read_kernel<<<blocks, 512>>>(static_cast<const uint4*>(buf), n, out); },
-                                 3, 20);
-  std::printf("| read_bw | 4 GiB, 16 B loads, %d x 512 threads | %.3f | %.1f GB/s |\n", blocks, t.median_ms,
-              static_cast<double>(bytes) / (t.median_ms * 1e6));
-  cudaFree(buf);
-  cudaFree(out);
+  const dsk::bench::ReadBandwidth r = dsk::bench::measure_read_bandwidth(sms);
+  std::printf("| read_bw | 4 GiB, 16 B loads, %d x 512 threads | %.3f | %.1f GB/s |\n", r.blocks, r.median_ms,
+              r.gb_per_s);
 }
 
 template <int F>
