@@ -455,7 +455,15 @@ __device__ __forceinline__ void issue_unit(const KernelArgs& p, int m, int u, ui
       const uintptr_t src = (gs & ~uintptr_t{15}) + 16u * static_cast<uint32_t>(j);
       if (src < row + static_cast<uintptr_t>(b1) * bs) {
         const uintptr_t left = wend - src;
-        cp_async16(buf + c * p.slot_bytes + 16 * j, reinterpret_cast<const void*>(src), left < 16 ? static_cast<int>(left) : 16);
+        uint8_t* dst = buf + c * p.slot_bytes + 16 * j;
+        if (left >= 16) {
+          cp_async16(dst, reinterpret_cast<const void*>(src), 16);
+        } else {
+          // The tensor ends inside this piece: plain loads of its bytes only (no access may leave
+          // the tensor, whatever a reduced-src-size cp.async would touch), the rest zero-filled.
+          const uint8_t* s = reinterpret_cast<const uint8_t*>(src);
+          for (int k = 0; k < 16; ++k) dst[k] = k < static_cast<int>(left) ? s[k] : uint8_t{0};
+        }
       }
     }
     c += q;
