@@ -99,49 +99,90 @@ DSK_HD bool weight_block_ok(const float* x) { return max_abs(x, kQK_K) <= kWeigh
 }  // namespace detail
 
 // --- Activations ---------------------------------------------------------------------------------
+//
+// The Q8_0 / Q8_K quantizers are written as per-block pieces, so that a kernel which finds a
+// block's maximum cooperatively (dsk/gemv/quantize_act.hpp) derives its scale and quants with the
+// very same functions as quantize_block below:
+//   amax  = max |x| (max_abs; +inf when the block holds a NaN or an infinity). max |x| is order
+//           independent: it equals from_bits(max over i of abs_bits(x[i])), as abs_bits is
+//           monotonic in |x| for non-negative floats (subnormals and -0 included).
+//   max   = for Q8_K's ggml flavours, the x of largest |x| with the smallest index (its sign
+//           matters: ggml's iscale = -127/max).
+//   q8_0_scale / q8_K_scale: the stored d and the multiplier of the quants, from amax (and max);
+//   q8_0_quant / q8_K_quant: one element's quant (and, for Q8_K, what it adds to its bsum).
+
+// |x| as bits: monotonic in |x|; >= 0x7f800000 exactly when x is not finite.
+DSK_HD uint32_t abs_bits(float x) { return fp::bits(x) & 0x7fffffffu; }
+// max_abs's value from the largest abs_bits of a block (+inf when that is not finite).
+DSK_HD float amax_of_bits(uint32_t max_abs_bits) {
+  return max_abs_bits >= 0x7f800000u ? fp::from_bits(0x7f800000u) : fp::from_bits(max_abs_bits);
+}
+
+// Q8_0: a block whose amax is not finite stores d = NaN and quants 0 (q8_0_quant is not called).
+struct Q8_0Scale {
+  f16 d;     // stored scale
+  float id;  // quant multiplier
+};
+DSK_HD Q8_0Scale q8_0_scale(float amax, Q8Flavor flavor) {
+  if (!fp::is_finite(amax)) return {f16{detail::kF16NaN}, 0.0f};
+  const float d = fp::div(amax, 127.0f);
+  if (flavor == Q8Flavor::ggml_ref) return {f16::from_float(d), d != 0.0f ? fp::div(1.0f, d) : 0.0f};
+  return {f16::from_float(d), amax != 0.0f ? fp::div(127.0f, amax) : 0.0f};  // ggml_x86 and ik_x86
+}
+DSK_HD int8_t q8_0_quant(float x, float id, Q8Flavor flavor) {
+  if (flavor == Q8Flavor::ggml_ref) {
+    const float r = fp::round_half_away(fp::mul(x, id));
+    return static_cast<int8_t>(fp::is_finite(r) ? static_cast<int32_t>(r) : 0);
+  }
+  return detail::sat8(detail::cvt_rne(fp::mul(x, id)));
+}
+
+// Q8_K: a block whose amax is not finite, or (except ik_x86) is 0, stores d = NaN / 0 with every
+// quant and bsum 0 (q8_K_zero; q8_K_quant is not called).
+DSK_HD bool q8_K_zero(float amax, Q8Flavor flavor) {
+  return !fp::is_finite(amax) || (flavor != Q8Flavor::ik_x86 && amax == 0.0f);
+}
+struct Q8_KScale {
+  float d;   // stored scale
+  float id;  // quant multiplier (ggml: iscale = -127/max)
+};
+// max is read by the ggml flavours only (for a block that is not q8_K_zero); for a q8_K_zero
+// block, d is what it stores (NaN or 0).
+DSK_HD Q8_KScale q8_K_scale(float amax, float max, Q8Flavor flavor) {
+  if (!fp::is_finite(amax)) return {fp::canonical_nan(), 0.0f};
+  if (flavor == Q8Flavor::ik_x86) return {fp::div(amax, 127.0f), amax != 0.0f ? fp::div(127.0f, amax) : 0.0f};
+  if (amax == 0.0f) return {0.0f, 0.0f};
+  const float iscale = fp::div(-127.0f, max);
+  return {fp::div(1.0f, iscale), iscale};
+}
+// One element's stored quant; `sum` gets what it adds to its bsum (a uint32 sum, wrapping as
+// ik's SIMD int32 adds; its low 16 bits are the bsum).
+DSK_HD int8_t q8_K_quant(float x, float id, Q8Flavor flavor, uint32_t& sum) {
+  if (flavor == Q8Flavor::ik_x86) {
+    const int32_t q = detail::cvt_rne(fp::mul(id, x));
+    sum += static_cast<uint32_t>(q);  // bsums from the unsaturated values
+    return detail::sat8(q);
+  }
+  const int32_t v = detail::ggml_nearest_int(fp::mul(id, x));
+  const int8_t q = static_cast<int8_t>(v < 127 ? v : 127);  // ggml stores MIN(127, v) into an int8
+  sum += static_cast<uint32_t>(static_cast<int32_t>(q));
+  return q;
+}
 
 DSK_HD void quantize_block(const float* DSK_RESTRICT x, block_q8_0& y, Q8Flavor flavor = Q8Flavor::ggml_ref) {
   const float amax = detail::max_abs(x, kQK8_0);
-  if (!fp::is_finite(amax)) {
-    y.d = f16{detail::kF16NaN};
-    for (int i = 0; i < kQK8_0; ++i) y.qs[i] = 0;
-    return;
-  }
-  const float d = fp::div(amax, 127.0f);
-  y.d = f16::from_float(d);
-  if (flavor == Q8Flavor::ggml_ref) {
-    const float id = d != 0.0f ? fp::div(1.0f, d) : 0.0f;
-    for (int i = 0; i < kQK8_0; ++i) {
-      const float r = fp::round_half_away(fp::mul(x[i], id));
-      y.qs[i] = static_cast<int8_t>(fp::is_finite(r) ? static_cast<int32_t>(r) : 0);
-    }
-  } else {  // ggml_x86 and ik_x86
-    const float id = amax != 0.0f ? fp::div(127.0f, amax) : 0.0f;
-    for (int i = 0; i < kQK8_0; ++i) y.qs[i] = detail::sat8(detail::cvt_rne(fp::mul(x[i], id)));
-  }
+  const Q8_0Scale s = q8_0_scale(amax, flavor);
+  y.d = s.d;
+  const bool finite = fp::is_finite(amax);
+  for (int i = 0; i < kQK8_0; ++i) y.qs[i] = finite ? q8_0_quant(x[i], s.id, flavor) : int8_t{0};
 }
 
 DSK_HD void quantize_block(const float* DSK_RESTRICT x, block_q8_K& y, Q8Flavor flavor = Q8Flavor::ggml_ref) {
   const float amax = detail::max_abs(x, kQK_K);
-  if (!fp::is_finite(amax) || (flavor != Q8Flavor::ik_x86 && amax == 0.0f)) {
-    y.d = fp::is_finite(amax) ? 0.0f : fp::canonical_nan();
+  if (q8_K_zero(amax, flavor)) {
+    y.d = q8_K_scale(amax, 0.0f, flavor).d;
     for (int i = 0; i < kQK_K; ++i) y.qs[i] = 0;
     for (int j = 0; j < kQK_K / 16; ++j) y.bsums[j] = 0;
-    return;
-  }
-  if (flavor == Q8Flavor::ik_x86) {
-    const float d = fp::div(amax, 127.0f);
-    const float id = amax != 0.0f ? fp::div(127.0f, amax) : 0.0f;
-    for (int j = 0; j < kQK_K / 16; ++j) {
-      uint32_t sum = 0;  // int32 arithmetic with wrap-around, as the SIMD adds
-      for (int i = 16 * j; i < 16 * j + 16; ++i) {
-        const int32_t q = detail::cvt_rne(fp::mul(id, x[i]));
-        sum += static_cast<uint32_t>(q);
-        y.qs[i] = detail::sat8(q);
-      }
-      y.bsums[j] = detail::wrap16(sum);
-    }
-    y.d = d;
     return;
   }
   float max = 0.0f, am = 0.0f;  // the first value of largest magnitude, with its sign
@@ -152,17 +193,13 @@ DSK_HD void quantize_block(const float* DSK_RESTRICT x, block_q8_K& y, Q8Flavor 
       max = x[i];
     }
   }
-  const float iscale = fp::div(-127.0f, max);
+  const Q8_KScale s = q8_K_scale(amax, max, flavor);
   for (int j = 0; j < kQK_K / 16; ++j) {
-    int32_t sum = 0;
-    for (int i = 16 * j; i < 16 * j + 16; ++i) {
-      const int32_t v = detail::ggml_nearest_int(fp::mul(iscale, x[i]));
-      y.qs[i] = static_cast<int8_t>(v < 127 ? v : 127);  // ggml stores MIN(127, v) into an int8
-      sum += y.qs[i];
-    }
-    y.bsums[j] = static_cast<int16_t>(sum);
+    uint32_t sum = 0;
+    for (int i = 16 * j; i < 16 * j + 16; ++i) y.qs[i] = q8_K_quant(x[i], s.id, flavor, sum);
+    y.bsums[j] = detail::wrap16(sum);
   }
-  y.d = fp::div(1.0f, iscale);
+  y.d = s.d;
 }
 
 DSK_HD void quantize_block(const float* DSK_RESTRICT x, block_q8_2& y) {
