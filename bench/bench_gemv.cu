@@ -7,12 +7,16 @@
 // 20) graph runs, divided by R. GB/s counts the weight bytes only (the
 // activations are < 0.2 MB and L2-resident); % is against this run's read_bw (the
 // bench_kernels.cu kernel, measured first) and against 4557 GB/s (docs/performance.md).
-// Usage: dsk-bench-gemv [--quick] [--sweep]   (--quick: N = 1 and 4 only, fewer runs; --sweep: also
-// time the launch knobs, copy stages and unit bytes, on a few large matrices)
+// Usage: dsk-bench-gemv [--quick] [--sweep] [--only TYPE K M] [--profile]
+//   --quick: N = 1 and 4 only, fewer runs; --sweep: also time the launch knobs (copy stages, unit
+//   bytes) on a few large matrices; --only: one type and shape; --profile: with --only, no graphs
+//   and no timing, 3 plain launches per N (for ncu / compute-sanitizer).
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -54,11 +58,26 @@ const Shape kShapes[] = {{7168, 2048}, {7168, 1536}, {7168, 576}, {7168, 24576},
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
-  const bool sweep = argc > 1 && !std::strcmp(argv[argc - 1], "--sweep");
-  if (argc > 1 && (!std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help"))) {
-    std::printf("usage: dsk-bench-gemv [--quick] [--sweep]\n");
-    return 0;
+  bool quick = false, sweep = false, profile = false;
+  const char* only_type = nullptr;
+  int64_t only_k = 0, only_m = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
+    else if (!std::strcmp(argv[i], "--only") && i + 3 < argc) {
+      only_type = argv[i + 1];
+      only_k = std::atoll(argv[i + 2]);
+      only_m = std::atoll(argv[i + 3]);
+      i += 3;
+    } else {
+      std::printf("usage: dsk-bench-gemv [--quick] [--sweep] [--only TYPE K M] [--profile]\n");
+      return !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help") ? 0 : 2;
+    }
+  }
+  if (profile && !only_type) {
+    std::fprintf(stderr, "dsk-bench-gemv: --profile needs --only TYPE K M\n");
+    return 2;
   }
   try {
     cudaDeviceProp prop{};
@@ -85,8 +104,15 @@ int main(int argc, char** argv) {
 
     std::printf("| type | K | M | MB | N=1 us | N=1 GB/s | %% read_bw | %% 4557 | N=2 us | N=3 us | N=4 us | N4/N1 |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const std::vector<Shape> shapes = only_type ? std::vector<Shape>{{only_k, only_m}}
+                                                : std::vector<Shape>(std::begin(kShapes), std::end(kShapes));
     for (const TypeInfo& ti : kTypes) {
-      for (const Shape& s : kShapes) {
+      if (only_type && std::strcmp(only_type, ti.name)) continue;
+      for (const Shape& s : shapes) {
+        if (s.K % ti.elems != 0 || s.K <= 0 || s.M <= 0) {
+          std::fprintf(stderr, "dsk-bench-gemv: K must be a positive multiple of %d for %s, M positive\n", ti.elems, ti.name);
+          return 2;
+        }
         const size_t wbytes = static_cast<size_t>(s.K / ti.elems) * ti.bytes * s.M;
         const size_t wstride = (wbytes + 255) / 256 * 256;
         int copies = static_cast<int>(pool / wstride);
@@ -113,6 +139,15 @@ int main(int argc, char** argv) {
           p.M = s.M;
           p.K = s.K;
           p.N = N;
+          if (profile) {
+            for (int i = 0; i < 3; ++i) {
+              p.w = static_cast<const uint8_t*>(wpool) + static_cast<size_t>(i % copies) * wstride;
+              DSK_CHECK_STATUS(dsk::gemv::launch(p, nullptr, 0, nullptr));
+            }
+            DSK_CUDA_CHECK(cudaDeviceSynchronize());
+            us[N] = 1.0;
+            continue;
+          }
           // R launches captured in one graph (rotating the weight copies), timed as one run: no
           // host launch gaps in the figure.
           const int R = copies < 16 ? 16 : copies;
@@ -142,6 +177,7 @@ int main(int argc, char** argv) {
       }
     }
 
+    if (profile) return 0;
     // Sweep of the launch knobs (copy stages, unit bytes) on a few large matrices, N = 1 and 4.
     if (sweep) {
       std::printf("\n| sweep type | K | M | stages | unit B | N=1 us | %% 4557 | N=4 us |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -228,7 +228,9 @@ TEST_CASE("GPU GEMV == reference, padded strides and graph capture", "[gemv][gpu
   uint64_t seed = 500;
   for (GgmlType t : kTypes) {
     const int64_t be = ref::dot_block_elems(t);
-    const size_t wpad = t == GgmlType::F32 ? 4 : 2;  // rows 2/4-byte aligned only
+    // The smallest stride padding launch() accepts: the block's natural alignment.
+    const bool a16 = t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || t == GgmlType::Q4_K;
+    const size_t wpad = a16 ? 16 : t == GgmlType::Q2_K ? 4 : 2;
     check_case(t, 37 * be, 53, seed++, true, Q8Flavor::ggml_ref, wpad, 4, 3, false);
     check_case(t, 9 * be, 71, seed++, true, Q8Flavor::ik_x86, 16 + wpad, 8, 1, true);
   }
@@ -328,6 +330,12 @@ TEST_CASE("GEMV and quantizer launchers reject what they cannot do", "[gemv][gpu
   p.y = dummy;
   p.w_row_stride = 100;  // < row bytes
   CHECK(gg::gemv_status(p).code == Status::kInvalidArgument);
+  p.w_row_stride = 144 + 4;  // Q4_K rows must stay 16-byte aligned
+  CHECK(gg::gemv_status(p).code == Status::kInvalidArgument);
+  p.wtype = GgmlType::Q2_K;
+  p.w_row_stride = 84 + 2;  // Q2_K rows must stay 4-byte aligned
+  CHECK(gg::gemv_status(p).code == Status::kInvalidArgument);
+  p.wtype = GgmlType::Q4_K;
   p.w_row_stride = 0;
   p.wtype = GgmlType::F32;
   p.K = int64_t{32} * 400000;  // activations cannot fit in shared memory

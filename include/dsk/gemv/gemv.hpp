@@ -16,25 +16,35 @@
 //   the float formula of dot.hpp word for word (fp:: ops), so they give dot_block's bits.
 //
 // Kernel (sm_80+: cp.async, dp4a): persistent CTAs of up to 16 warps, one CTA per SM; a warp owns a
-// row at a time. The CTA first copies the N activation rows into shared memory in a padded
-// [step][chunk] layout (conflict-free reads: at step s lane c reads block c·L + s). A warp streams its
-// row through shared memory in units of S steps: for each chunk c, blocks [c·L + s0, c·L + s0 + S)
-// are one contiguous piece, copied with 16-byte cp.async (aligned superset, clipped to the tensor's
-// end) into slot c of one of 2..4 stage buffers, while earlier units are computed. S (bytes per
-// unit), the stage count and the warp count are performance choices (detail::*_knob, for benches);
-// they never change a result (test_gemv_gpu checks several settings).
+// row at a time. The CTA first copies the N activation rows into shared memory (block b of token t
+// at slot t * nb + b, padded to an odd number of 16-byte granules: conflict-free 16-byte reads by
+// consecutive lanes). A warp streams its row in units of 32P consecutive blocks: each unit is one
+// contiguous byte range, copied with coalesced 16-byte cp.async (lane l: granules l, l + 32, ...;
+// clipped to the tensor's end) into one of 2..4 stage buffers while earlier units are computed.
+// Lane l computes blocks l, l + 32, ... of the unit and stores each block result in the warp's
+// result table at (chunk, step); when the row is complete, lane c sums its chunk in block order and
+// warp_tree32 combines the 32 lanes: the canonical order above. Block results are order-free (exact
+// integer sums), so who computes a block does not matter; only the float accumulation is fixed.
+// The dot work per weight byte is a few instructions; an earlier design (lane c streamed its own
+// chunk from per-chunk slots) spent ~200 instructions per Q8_0 block on copy bookkeeping and
+// bank-conflicted reads and was instruction-bound at 30-55 % of bandwidth (docs/performance.md).
+// P (bytes per unit), the stage count and the warp count are performance choices (detail::*_knob,
+// for benches); they never change a result (test_gemv_gpu checks several settings).
 //
 // Requirements (else launch returns an error, never a silent no-op): N in 1..4; K a multiple of the
 // dot block (32 for Q8_0/F32/F16/BF16, 256 otherwise), K / block <= 2^24; w 16-byte aligned; row
-// stride (bytes) a multiple of 4 for F32, of 2 otherwise, >= the row's bytes; x rows 4-byte aligned
-// (2 for Q8_0); y 4-byte aligned. The N activation rows (staged with padding to 32·L blocks) must fit
-// in shared memory (227 KB on sm_90) next to one warp's buffers, which bounds K (kUnsupported beyond):
-// max K for N = 1/2/3/4: F32/F16/BF16 49152/24576/16384/12288; Q8_0 151552/75776/50176/37888;
-// Q4_K/Q6_K/Q2_K/IQ2_XXS about 180224/90112/57344/40960. Every DeepSeek shape fits (K <= 7168 in the
-// issue's list; K = 18432 fits except F32/F16/BF16 weights with N >= 3). Launchers never allocate or synchronize; they can be captured in a
-// CUDA graph. workspace_size() is 0 today (the argument is for future split-K paths).
+// stride (bytes) >= the row's bytes and a multiple of the block's natural alignment (16 for F32,
+// F16, BF16, Q4_K; 4 for Q2_K; 2 otherwise; packed rows always are); x rows 4-byte aligned (2 for
+// Q8_0); y 4-byte aligned. The N staged activation rows (N * K / block * 304 bytes for the k- and
+// i-quants, * 48 for Q8_0, * 144 for the float types) must fit in shared memory (227 KB on sm_90)
+// next to one warp's buffers, which bounds K (kUnsupported beyond): max K for N = 1/4 is about
+// 190000/47000 (k-quants), 150000/37000 (Q8_0), 50000/12000 (F32/F16/BF16). Every DeepSeek shape
+// fits (K <= 18432 except float weights with N >= 3 at K = 18432). Launchers never allocate or
+// synchronize; they can be captured in a CUDA graph. workspace_size() is 0 today (the argument is
+// for future split-K paths).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -88,6 +98,12 @@ struct wtraits {
   static constexpr bool is_q80 = std::is_same_v<act, block_q8_0>;
   static constexpr int act_stride = is_q8k ? 304 : is_q80 ? 48 : 144;
   static constexpr int act_src_bytes = sizeof(act);
+  // Alignment of every weight block in a row whose start is 16-byte aligned (launch() requires the
+  // row stride to be a multiple of it): the width of the shared-memory weight loads.
+  static constexpr int align = bytes % 16 == 0 ? 16 : bytes % 4 == 0 ? 4 : 2;
+  // Float weights (blocks of 64 / 128 bytes, a power of two): 16 bytes of padding after every 128
+  // staged bytes, so that the 16-byte reads of 32 consecutive blocks hit distinct bank groups.
+  static constexpr bool pad = !is_q8k && !is_q80;
 };
 
 // --- small device helpers -------------------------------------------------------------------------
@@ -110,19 +126,35 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
 }
 
-// NWORDS consecutive 32-bit words starting at a 2-byte aligned shared address (reads NWORDS + 1
-// aligned words; the shared buffers have slack after every piece).
-template <int NWORDS>
+// NWORDS consecutive 32-bit words starting at shared address p, which is A-byte aligned (A = 2, 4
+// or 16, a compile-time fact of the weight type, see wtraits::align): 16-byte loads when A = 16,
+// 4-byte loads when A = 4, else 4-byte loads of the aligned words around p realigned by byte_perm
+// (reads NWORDS + 1 words; the stage buffers have slack after every unit).
+template <int NWORDS, int A = 2>
 __device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NWORDS]) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  const uint32_t* base = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
-  const uint32_t sel = (a & 2) ? 0x5432u : 0x3210u;
-  uint32_t prev = base[0];
+  if constexpr (A >= 16) {
+    const uint4* v = reinterpret_cast<const uint4*>(p);
 #pragma unroll
-  for (int i = 0; i < NWORDS; ++i) {
-    const uint32_t next = base[i + 1];
-    w[i] = __byte_perm(prev, next, sel);
-    prev = next;
+    for (int i = 0; i < NWORDS / 4; ++i) {
+      const uint4 q = v[i];
+      w[4 * i] = q.x; w[4 * i + 1] = q.y; w[4 * i + 2] = q.z; w[4 * i + 3] = q.w;
+    }
+#pragma unroll
+    for (int i = NWORDS / 4 * 4; i < NWORDS; ++i) w[i] = reinterpret_cast<const uint32_t*>(p)[i];
+  } else if constexpr (A >= 4) {
+#pragma unroll
+    for (int i = 0; i < NWORDS; ++i) w[i] = reinterpret_cast<const uint32_t*>(p)[i];
+  } else {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    const uint32_t* base = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+    const uint32_t sel = (a & 2) ? 0x5432u : 0x3210u;
+    uint32_t prev = base[0];
+#pragma unroll
+    for (int i = 0; i < NWORDS; ++i) {
+      const uint32_t next = base[i + 1];
+      w[i] = __byte_perm(prev, next, sel);
+      prev = next;
+    }
   }
 }
 
@@ -171,7 +203,7 @@ template <int N>
 __device__ __forceinline__ void block_dot(const block_q4_K*, const uint8_t* wb, const uint8_t* const (&a)[N],
                                           const Tables&, float (&r)[N]) {
   uint32_t w[36];
-  load_words<36>(wb, w);
+  load_words<36, 16>(wb, w);
   const float dw = half_lo(w[0]), dminw = half_hi(w[0]);
   auto sb = [&](int k) { return byte_of(w[1 + k / 4], k % 4); };
   int32_t sc[8], mn[8];
@@ -265,7 +297,7 @@ template <int N>
 __device__ __forceinline__ void block_dot(const block_q2_K*, const uint8_t* wb, const uint8_t* const (&a)[N],
                                           const Tables&, float (&r)[N]) {
   uint32_t w[21];
-  load_words<21>(wb, w);
+  load_words<21, 4>(wb, w);
   const float dw = half_lo(w[20]), dminw = half_hi(w[20]);
   int32_t isum[N], msum[N];
 #pragma unroll
@@ -351,7 +383,7 @@ template <int N, class W>
 __device__ __forceinline__ void float_block_dot(const uint8_t* wb, const uint8_t* const (&a)[N], float (&r)[N]) {
   constexpr int kWords = sizeof(W) / 4;
   uint32_t w[kWords];
-  load_words<kWords>(wb, w);
+  load_words<kWords, 16>(wb, w);
 #pragma unroll
   for (int t = 0; t < N; ++t) r[t] = 0.0f;
 #pragma unroll
@@ -393,10 +425,8 @@ __device__ __forceinline__ void block_dot(const block_bf16*, const uint8_t* wb, 
 // --- kernel ---------------------------------------------------------------------------------------
 
 inline constexpr int kMaxWarps = 16;
-// Two blocks per loop trip (more loads in flight) where registers allow.
-template <class W, int N>
-inline constexpr bool kUnroll2 = (sizeof(W) <= 84 && N <= 2) || (sizeof(W) <= 64 && N <= 4);
 inline constexpr int kMaxStages = 4;  // copy stages per warp: 2..4, chosen at launch
+inline constexpr int kResPitch = 33;  // words per row of a warp's block-result table (bank spread)
 
 // Wait until at most stages - 1 commit groups of this thread are pending.
 __device__ __forceinline__ void cp_async_wait_stages(int stages) {
@@ -407,7 +437,7 @@ __device__ __forceinline__ void cp_async_wait_stages(int stages) {
 
 struct KernelArgs {
   const uint8_t* w;
-  const uint8_t* w_end;      // one past the last weight byte (cp.async clip)
+  const uint8_t* w_end;      // one past the last weight byte (copy clip)
   size_t w_row_stride;
   const uint8_t* x;
   size_t x_stride;
@@ -415,66 +445,64 @@ struct KernelArgs {
   int64_t y_stride;
   int M;
   int nb;                    // blocks per row
-  int L;                     // chunk length, ceil(nb / 32)
-  int S;                     // steps per unit
-  int U;                     // units per row, max(1, ceil(L / S))
-  int slot_bytes;            // bytes per chunk slot (multiple of 16)
-  int slot_words;            // slot_bytes / 16
+  int L;                     // chunk length of the canonical row order, ceil(nb / 32)
+  int P;                     // blocks per lane and unit (a unit is 32 * P consecutive blocks)
+  int U;                     // units per row, ceil(nb / (32 * P))
+  int stage_bytes;           // bytes of one copy stage of one warp (multiple of 16)
+  int res_bytes;             // bytes of one warp's block-result table (multiple of 16)
   int act_bytes;             // bytes of the staged activations (multiple of 16)
   int stages;                // copy stages per warp (2..4)
   int x_vec16;               // F32 activations: x and x_stride 16-byte aligned (16-byte copies)
+  int q32, r32;              // 32 = q32 * L + r32: a step of 32 blocks in (chunk, step) terms
+  int R;                     // rows per unit: 1, or floor(32 / nb) when nb <= 16 (then P = U = 1)
+  int region_bytes;          // bytes of one row's region in a stage buffer (multiple of 16)
 };
 
-// Geometry of chunk c's piece in unit u of a row: byte range [start, end) relative to the row.
-struct Piece {
-  int b0, b1;  // blocks [b0, b1); empty when b1 <= b0
-};
-__device__ __forceinline__ Piece piece_of(const KernelArgs& p, int c, int u) {
-  const int s0 = u * p.S;
-  const int s1 = min(s0 + p.S, p.L);
-  const int b0 = c * p.L + s0;
-  const int b1 = min(p.nb, c * p.L + s1);
-  return {b0, b1};
+// Byte offset of staged byte o in a stage buffer (float weights: 16 bytes of padding per 128).
+template <class W>
+__device__ __forceinline__ int staged_offset(int o) {
+  if constexpr (wtraits<W>::pad) return o + ((o >> 7) << 4);
+  else return o;
 }
 
-// The warp's lanes walk the 32 x slot_words (chunk, word) grid of a unit in order, lane l starting at
-// index l and stepping by 32 (c, j kept incrementally: no divisions in the loop).
+// Copy unit u of the row group starting at row m (rows m .. m + R - 1; blocks [32Pu, min(nb,
+// 32P(u+1))) of each, a contiguous byte range per row) into a stage buffer, row r at r *
+// region_bytes: lane l copies the 16-byte granules l, l + 32, ... of each row's aligned superset,
+// so every warp instruction reads up to 512 consecutive bytes.
 template <class W>
 __device__ __forceinline__ void issue_unit(const KernelArgs& p, int m, int u, uint8_t* buf, int lane) {
   constexpr int bs = sizeof(W);
-  const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m) * p.w_row_stride;
+  const int b0 = u * 32 * p.P, b1 = min(p.nb, b0 + 32 * p.P);
   const uintptr_t wend = reinterpret_cast<uintptr_t>(p.w_end);
-  const int W_ = p.slot_words, q = 32 / W_, r = 32 - q * W_;
-  const int s0 = u * p.S, len = min(s0 + p.S, p.L) - s0;
-  int c = lane / W_, j = lane - c * W_;
-  while (c < 32) {
-    const int b0 = c * p.L + s0;
-    const int b1 = min(p.nb, b0 + len);
-    if (b0 < b1) {
-      const uintptr_t gs = row + static_cast<uintptr_t>(b0) * bs;
-      const uintptr_t src = (gs & ~uintptr_t{15}) + 16u * static_cast<uint32_t>(j);
-      if (src < row + static_cast<uintptr_t>(b1) * bs) {
-        const uintptr_t left = wend - src;
-        uint8_t* dst = buf + c * p.slot_bytes + 16 * j;
-        if (left >= 16) {
-          cp_async16(dst, reinterpret_cast<const void*>(src), 16);
-        } else {
-          // The tensor ends inside this piece: plain loads of its bytes only (no access may leave
-          // the tensor, whatever a reduced-src-size cp.async would touch), the rest zero-filled.
-          const uint8_t* s = reinterpret_cast<const uint8_t*>(src);
-          for (int k = 0; k < 16; ++k) dst[k] = k < static_cast<int>(left) ? s[k] : uint8_t{0};
-        }
+  const int rows = min(p.R, p.M - m);
+  for (int r = 0; r < rows; ++r) {
+    const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m + r) * p.w_row_stride;
+    const uintptr_t a0 = (row + static_cast<uintptr_t>(b0) * bs) & ~uintptr_t{15};
+    const int G = static_cast<int>((row + static_cast<uintptr_t>(b1) * bs - a0 + 15) >> 4);
+    uint8_t* rbuf = buf + r * p.region_bytes;
+    for (int g = lane; g < G; g += 32) {
+      const uintptr_t src = a0 + 16u * static_cast<uint32_t>(g);
+      uint8_t* dst = rbuf + staged_offset<W>(16 * g);
+      if (src + 16 <= wend) {
+        cp_async16(dst, reinterpret_cast<const void*>(src), 16);
+      } else {
+        // The tensor ends inside this granule: plain loads of its bytes only (no access may leave
+        // the tensor), the rest zero-filled.
+        const uint8_t* sp = reinterpret_cast<const uint8_t*>(src);
+        const int left = static_cast<int>(wend - src);
+        for (int k = 0; k < 16; ++k) dst[k] = k < left ? sp[k] : uint8_t{0};
       }
-    }
-    c += q;
-    j += r;
-    if (j >= W_) {
-      j -= W_;
-      ++c;
     }
   }
 }
 
+// One warp streams a row group (R rows) at a time through shared memory in units of 32P consecutive
+// blocks per row. With R = 1, lane l computes blocks l, l + 32, ... of the unit (consecutive lanes
+// read consecutive blocks: no bank conflicts to speak of); with R > 1 (short rows, nb <= 16, P = 1)
+// lane l computes block l % nb of row l / nb, so the lanes stay busy. Each block result r_b goes
+// to the warp's result table at (row, chunk c = b / L, step s = b % L). When a group's rows are
+// complete, lane c sums its chunk of each row in block order and the warp combines the 32 chunk
+// sums by warp_tree32: the canonical row order, whatever P, R, the stage count or the warp count.
 template <class W, int N>
 __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArgs p) {
   using T = wtraits<W>;
@@ -484,34 +512,32 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArg
   uint64_t* grid_tab = reinterpret_cast<uint64_t*>(smem + p.act_bytes);
   uint8_t* sign_tab = smem + p.act_bytes + 2048;
   const int tab_bytes = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
-  uint8_t* wbufs = smem + p.act_bytes + tab_bytes;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   const int gw = blockIdx.x * nwarps + warp, tw = gridDim.x * nwarps;
-  const int buf_bytes = 32 * p.slot_bytes;
   const int stages = p.stages;
-  uint8_t* mybuf = wbufs + static_cast<size_t>(warp) * stages * buf_bytes;
+  uint8_t* mybuf = smem + p.act_bytes + tab_bytes + static_cast<size_t>(warp) * (stages * p.stage_bytes + p.res_bytes);
+  float* res = reinterpret_cast<float*>(mybuf + stages * p.stage_bytes);
 
-  int pf_m = gw, pf_u = 0;
+  const int group_step = tw * p.R;  // rows between a warp's consecutive groups
+  int pf_m = gw * p.R, pf_u = 0;
   auto advance = [&](int& m, int& u) {
     if (++u == p.U) {
       u = 0;
-      m += tw;
+      m += group_step;
     }
   };
 
-  // Activations -> shared, block b = c*L + s of token t at slot (t*L + s)*32 + c: cp.async (one
-  // commit group, completed before the first unit's group by the wait below); Q8_0 (2-byte aligned
-  // blocks) through registers, one thread per block, all loads in flight together.
+  // Activations -> shared, block b of token t at slot t * nb + b: cp.async (one commit group,
+  // complete before the first unit's group by the wait below); Q8_0 (2-byte aligned blocks)
+  // through registers, one thread per block.
   {
-    const int L = p.L;
     if constexpr (T::is_q8k) {
       const int per_tok = p.nb * 73;
       for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 73, wd = r - b * 73;
         const uint8_t* src = p.x + t * p.x_stride + static_cast<size_t>(b) * 292 + 4 * wd;
-        const int c = b / L, s = b - c * L;
-        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
         const int dw = wd == 0 ? 72 : wd - 1;  // d last, then qs, bsums
         cp_async4(dst + 4 * dw, src);
       }
@@ -522,8 +548,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArg
         uint16_t v[17];
 #pragma unroll
         for (int k = 0; k < 17; ++k) v[k] = src[k];
-        const int c = b / L, s = b - c * L;
-        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        uint8_t* dst = act + static_cast<size_t>(i) * T::act_stride;
 #pragma unroll
         for (int k = 0; k < 8; ++k)
           reinterpret_cast<uint32_t*>(dst)[k] = static_cast<uint32_t>(v[1 + 2 * k]) | (static_cast<uint32_t>(v[2 + 2 * k]) << 16);
@@ -533,16 +558,14 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArg
       const int per_tok = p.nb * 8;
       for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 8, e = r - b * 8;
-        const int c = b / L, s = b - c * L;
-        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
         cp_async16(dst + 16 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 16 * e, 16);
       }
     } else {
       const int per_tok = p.nb * 32;
       for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 32, e = r - b * 32;
-        const int c = b / L, s = b - c * L;
-        uint8_t* dst = act + static_cast<size_t>((t * L + s) * 32 + c) * T::act_stride;
+        uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
         cp_async4(dst + 4 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 4 * e);
       }
     }
@@ -554,7 +577,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArg
   }
   // The first units' weight copies.
   for (int s = 0; s < stages - 1; ++s) {
-    if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + s * buf_bytes, lane);
+    if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + s * p.stage_bytes, lane);
     cp_async_commit();
     if (pf_m < p.M) advance(pf_m, pf_u);
   }
@@ -562,65 +585,66 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) gemv_kernel(const KernelArg
   __syncthreads();
   const Tables tab{grid_tab, sign_tab};
 
-  float acc[N];
-#pragma unroll
-  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
-  int cur_m = gw, cur_u = 0, stage = 0;
-  const int c = lane;
+  // Row and block of this lane's first block in every unit, and that block's (chunk, step).
+  const int r_lane = p.R > 1 ? lane / p.nb : 0;
+  const int b_lane = lane - r_lane * p.nb;
+  const int c_first = b_lane / p.L, s_first = b_lane - c_first * p.L;
+  int cur_m = gw * p.R, cur_u = 0, stage = 0;
+  int ck = c_first, sk = s_first;
   while (cur_m < p.M) {
     {  // prefetch the unit stages - 1 ahead
       const int ps = stage == 0 ? stages - 1 : stage - 1;
-      if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + ps * buf_bytes, lane);
+      if (pf_m < p.M) issue_unit<W>(p, pf_m, pf_u, mybuf + ps * p.stage_bytes, lane);
       cp_async_commit();
       if (pf_m < p.M) advance(pf_m, pf_u);
     }
     cp_async_wait_stages(stages);
     __syncwarp();
-    {
-      const Piece pc = piece_of(p, c, cur_u);
-      if (pc.b1 > pc.b0) {
-        const uint8_t* row = p.w + static_cast<size_t>(cur_m) * p.w_row_stride;
-        const int off = static_cast<int>(reinterpret_cast<uintptr_t>(row + static_cast<size_t>(pc.b0) * bs) & 15);
-        const uint8_t* wb = mybuf + stage * buf_bytes + c * p.slot_bytes + off;
-        const int s0 = cur_u * p.S - pc.b0;  // step of block b: s0 + b
-        auto act_ptrs = [&](int b, const uint8_t* (&ap)[N]) {
-#pragma unroll
-          for (int t = 0; t < N; ++t) ap[t] = act + static_cast<size_t>((t * p.L + s0 + b) * 32 + c) * T::act_stride;
-        };
-        int b = pc.b0;
-        if constexpr (kUnroll2<W, N>) {
-          for (; b + 1 < pc.b1; b += 2, wb += 2 * bs) {  // two blocks' loads in flight, sums in order
-            const uint8_t* ap0[N];
-            const uint8_t* ap1[N];
-            act_ptrs(b, ap0);
-            act_ptrs(b + 1, ap1);
-            float r0[N], r1[N];
-            block_dot<N>(static_cast<const W*>(nullptr), wb, ap0, tab, r0);
-            block_dot<N>(static_cast<const W*>(nullptr), wb + bs, ap1, tab, r1);
-#pragma unroll
-            for (int t = 0; t < N; ++t) acc[t] = fp::add(fp::add(acc[t], r0[t]), r1[t]);
-          }
-        }
-        for (; b < pc.b1; ++b, wb += bs) {
+    if (r_lane < p.R && cur_m + r_lane < p.M) {
+      const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(cur_m + r_lane) * p.w_row_stride;
+      const int b0 = cur_u * 32 * p.P;
+      const int off0 = static_cast<int>((row + static_cast<uintptr_t>(b0) * bs) & 15);
+      const uint8_t* sbuf = mybuf + stage * p.stage_bytes + r_lane * p.region_bytes;
+      float* rres = res + r_lane * p.L * kResPitch;
+      for (int k = 0; k < p.P; ++k) {
+        const int bl = 32 * k + b_lane, b = b0 + bl;
+        if (b < p.nb) {
+          const uint8_t* wb = sbuf + staged_offset<W>(off0 + bl * bs);
           const uint8_t* ap[N];
-          act_ptrs(b, ap);
+#pragma unroll
+          for (int t = 0; t < N; ++t) ap[t] = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
           float r[N];
           block_dot<N>(static_cast<const W*>(nullptr), wb, ap, tab, r);
 #pragma unroll
-          for (int t = 0; t < N; ++t) acc[t] = fp::add(acc[t], r[t]);
+          for (int t = 0; t < N; ++t) rres[(t * p.R * p.L + sk) * kResPitch + ck] = r[t];
+        }
+        sk += p.r32;
+        ck += p.q32;
+        if (sk >= p.L) {
+          sk -= p.L;
+          ++ck;
         }
       }
     }
-    if (cur_u == p.U - 1) {
-      float out[N];
+    if (cur_u == p.U - 1) {  // the group's rows are complete: canonical sums
+      __syncwarp();
+      const int len = min(p.L, max(0, p.nb - lane * p.L));
+      const int rows = min(p.R, p.M - cur_m);
+      for (int r = 0; r < rows; ++r) {
+        float out[N];
 #pragma unroll
-      for (int t = 0; t < N; ++t) {
-        out[t] = order::warp_tree32(acc[t]);
-        acc[t] = 0.0f;
+        for (int t = 0; t < N; ++t) {
+          float acc = 0.0f;
+          const float* rr = res + ((t * p.R + r) * p.L) * kResPitch + lane;
+          for (int s2 = 0; s2 < len; ++s2) acc = fp::add(acc, rr[s2 * kResPitch]);
+          out[t] = order::warp_tree32(acc);
+        }
+#pragma unroll
+        for (int t = 0; t < N; ++t)
+          if (lane == t) p.y[t * p.y_stride + cur_m + r] = out[t];
       }
-#pragma unroll
-      for (int t = 0; t < N; ++t)
-        if (lane == t) p.y[t * p.y_stride + cur_m] = out[t];
+      ck = c_first;
+      sk = s_first;
     }
     __syncwarp();
     advance(cur_m, cur_u);
@@ -640,13 +664,12 @@ struct Plan {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Tuning knobs for benches (performance only: results never depend on them). Not thread-safe.
-// Bytes of weights per warp and unit; 0: the default (8 KB for quantized types, 4 KB for F32/F16/BF16,
-// the best of 4/8/16 KB on the H200 sweep of docs/performance.md).
+// Bytes of weights per warp and unit; 0: the default (see plan()).
 inline int& unit_bytes_knob() {
   static int v = 0;
   return v;
 }
-// Copy stages per warp (2..4). 2 measured best on the H200 (more stages cost warps: shared memory).
+// Copy stages per warp (2..4).
 inline int& stages_knob() {
   static int v = 2;
   return v;
@@ -676,34 +699,45 @@ Status plan(const Params& pr, int sms, int max_smem, int N, Plan& out) {
   a.y_stride = pr.y_stride ? pr.y_stride : pr.M;
   a.M = static_cast<int>(pr.M);
   a.nb = nb;
-  a.L = L;
+  a.L = L > 0 ? L : 1;
+  a.q32 = 32 / a.L;
+  a.r32 = 32 - a.q32 * a.L;
   const int tab = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
-  const int64_t act = static_cast<int64_t>(N) * 32 * (L > 0 ? L : 1) * T::act_stride;
+  const int64_t act = static_cast<int64_t>(N) * (nb > 0 ? nb : 1) * T::act_stride;
   if (act + tab > max_smem) return Status::Unsupported("gemv: K too large for the shared-memory activations");
   a.act_bytes = static_cast<int>(ceil_div(act, 16) * 16);
+  // Short rows (nb <= 16): R = floor(32 / nb) rows per unit keep the lanes busy.
+  a.R = nb >= 1 && nb <= 16 ? 32 / nb : 1;
+  a.res_bytes = static_cast<int>(ceil_div(static_cast<int64_t>(N) * a.R * a.L * kResPitch * 4, 16) * 16);
   a.stages = stages_knob() < 2 ? 2 : (stages_knob() > kMaxStages ? kMaxStages : stages_knob());
-  // Steps per unit: about unit_bytes_knob() (8 KB) of weights per unit and warp.
-  const int unit_bytes = unit_bytes_knob() > 0 ? unit_bytes_knob() : (T::is_q8k || T::is_q80 ? 8192 : 4096);
-  int S = static_cast<int>(unit_bytes / (32 * bs));
-  S = S < 1 ? 1 : S;
-  S = L > 0 && S > L ? L : S;
-  for (;; --S) {
-    a.S = S;
-    a.U = L > 0 ? static_cast<int>(ceil_div(L, S)) : 1;
-    a.slot_words = static_cast<int>(ceil_div(static_cast<int64_t>(S) * bs + 15, 16)) + 1;
-    a.slot_bytes = 16 * a.slot_words;
-    const int64_t per_warp = static_cast<int64_t>(a.stages) * 32 * a.slot_bytes;
+  // Blocks per lane and unit: about unit_bytes_knob() (default 4 KB) of weights per unit and warp.
+  const int unit_bytes = unit_bytes_knob() > 0 ? unit_bytes_knob() : 4096;
+  int P = static_cast<int>(unit_bytes / (32 * bs));
+  P = P < 1 ? 1 : P;
+  P = L > 0 && P > L ? L : P;
+  P = a.R > 1 ? 1 : P;
+  for (;; --P) {
+    a.P = P;
+    a.U = nb > 0 ? static_cast<int>(ceil_div(nb, 32 * P)) : 1;
+    // Granules of a unit's aligned superset (start up to 14 bytes before a 16-byte boundary),
+    // the padding of float weights, and one granule of slack for load_words' look-ahead.
+    const int64_t unit_blocks = std::min<int64_t>(int64_t{32} * P, nb > 0 ? nb : 1);
+    const int64_t gran = ceil_div(unit_blocks * bs + 14, 16) + 1;
+    a.region_bytes = static_cast<int>(16 * (gran + (T::pad ? gran / 8 + 1 : 0)));
+    a.stage_bytes = a.R * a.region_bytes;
+    const int64_t per_warp = static_cast<int64_t>(a.stages) * a.stage_bytes + a.res_bytes;
     const int64_t fixed = a.act_bytes + tab;
     int warps = static_cast<int>((max_smem - fixed) / per_warp);
-    if (warps >= 1 || S == 1) {
+    if (warps >= 1 || P == 1) {
       if (warps < 1) return Status::Unsupported("gemv: K too large for the shared-memory activations");
       const int cap = max_warps_knob() < 1 ? 1 : (max_warps_knob() > kMaxWarps ? kMaxWarps : max_warps_knob());
       warps = warps > cap ? cap : warps;
       // Spread small M over the SMs.
-      const int64_t want = ceil_div(pr.M, sms);
+      const int64_t groups = ceil_div(pr.M, a.R);
+      const int64_t want = ceil_div(groups, sms);
       if (want < warps) warps = static_cast<int>(want < 1 ? 1 : want);
       out.warps = warps;
-      const int64_t blocks = ceil_div(pr.M, warps);
+      const int64_t blocks = ceil_div(groups, warps);
       out.blocks = static_cast<int>(blocks < sms ? blocks : sms);
       out.smem = static_cast<size_t>(fixed + per_warp * warps);
       return Status::Ok();
@@ -778,10 +812,15 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
   if (p.M == 0) return Status::Ok();
   if (!p.w || !p.x || !p.y) return Status::Invalid("gemv: null pointer");
   const size_t row_bytes = static_cast<size_t>(p.K / be) * detail::weight_block_bytes(p.wtype);
-  const size_t elem_align = p.wtype == GgmlType::F32 ? 4 : 2;
+  // Row starts keep every block at its natural alignment (wtraits::align): 16 bytes for F32, F16,
+  // BF16 and Q4_K, 4 for Q2_K, 2 otherwise. Packed rows always do.
+  const size_t elem_align = detail::weight_block_bytes(p.wtype) % 16 == 0  ? 16
+                            : detail::weight_block_bytes(p.wtype) % 4 == 0 ? 4
+                                                                           : 2;
   if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0) return Status::Invalid("gemv: w must be 16-byte aligned");
   if (p.w_row_stride && (p.w_row_stride < row_bytes || p.w_row_stride % elem_align != 0))
-    return Status::Invalid("gemv: bad w_row_stride");
+    return Status::Invalid(
+        "gemv: w_row_stride must be >= the row's bytes and a multiple of 16 (F32, F16, BF16, Q4_K), 4 (Q2_K) or 2");
   const size_t x_align = p.wtype == GgmlType::Q8_0 ? 2 : 4;
   if (reinterpret_cast<uintptr_t>(p.x) % x_align != 0 || p.x_stride % x_align != 0)
     return Status::Invalid("gemv: x misaligned");
