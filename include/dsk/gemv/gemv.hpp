@@ -145,9 +145,10 @@ __device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NWORD
 #pragma unroll
     for (int i = 0; i < NWORDS; ++i) w[i] = reinterpret_cast<const uint32_t*>(p)[i];
   } else {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    const uint32_t* base = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
-    const uint32_t sel = (a & 2) ? 0x5432u : 0x3210u;
+    // Pointer arithmetic (not an integer round trip) keeps the shared address space: LDS, not LD.
+    const uint32_t mis = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p)) & 3u;
+    const uint32_t* base = reinterpret_cast<const uint32_t*>(p - mis);
+    const uint32_t sel = (mis & 2) ? 0x5432u : 0x3210u;
     uint32_t prev = base[0];
 #pragma unroll
     for (int i = 0; i < NWORDS; ++i) {
@@ -158,8 +159,17 @@ __device__ __forceinline__ void load_words(const uint8_t* p, uint32_t (&w)[NWORD
   }
 }
 
-__device__ __forceinline__ float half_lo(uint32_t w) { return f16_bits_to_f32(static_cast<uint16_t>(w & 0xFFFFu)); }
-__device__ __forceinline__ float half_hi(uint32_t w) { return f16_bits_to_f32(static_cast<uint16_t>(w >> 16)); }
+// Exact fp16 -> fp32 widening by the conversion instruction (equal to f16_bits_to_f32 for every
+// non-NaN input; a NaN stays a NaN, and outputs are compared with NaNs canonical).
+__device__ __forceinline__ float cvt_half(uint32_t h16) {
+  float f;
+  const unsigned short h = static_cast<unsigned short>(h16);
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+__device__ __forceinline__ float half_lo(uint32_t w) { return cvt_half(w & 0xFFFFu); }
+__device__ __forceinline__ float half_hi(uint32_t w) { return cvt_half(w >> 16); }
 __device__ __forceinline__ int32_t byte_of(uint32_t w, int k) { return static_cast<int32_t>((w >> (8 * k)) & 0xFFu); }
 __device__ __forceinline__ int32_t sbyte_of(uint32_t w, int k) {
   return static_cast<int32_t>(static_cast<int8_t>((w >> (8 * k)) & 0xFFu));
@@ -186,7 +196,7 @@ __device__ __forceinline__ void block_dot(const block_q8_0*, const uint8_t* wb, 
                                           const Tables&, float (&r)[N]) {
   uint32_t q[8];
   load_words<8>(wb + 2, q);
-  const float dw = f16_bits_to_f32(*reinterpret_cast<const uint16_t*>(wb));
+  const float dw = cvt_half(*reinterpret_cast<const uint16_t*>(wb));
 #pragma unroll
   for (int t = 0; t < N; ++t) {
     const uint4 a0 = *reinterpret_cast<const uint4*>(a[t]);
@@ -334,7 +344,7 @@ __device__ __forceinline__ void block_dot(const block_iq2_xxs*, const uint8_t* w
                                           const Tables& tab, float (&r)[N]) {
   uint32_t w[16];
   load_words<16>(wb + 2, w);
-  const float dw = f16_bits_to_f32(*reinterpret_cast<const uint16_t*>(wb));
+  const float dw = cvt_half(*reinterpret_cast<const uint16_t*>(wb));
   int32_t isum[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) isum[t] = 0;
@@ -366,15 +376,6 @@ __device__ __forceinline__ void block_dot(const block_iq2_xxs*, const uint8_t* w
     const float da = *reinterpret_cast<const float*>(a[t] + 288);
     r[t] = fp::mul(fp::mul(fp::mul(dw, da), fp::from_int(isum[t])), 0.125f);
   }
-}
-
-// Exact fp16 -> fp32 widening by the conversion instruction (equal to f16_bits_to_f32 for every
-// non-NaN input; a NaN stays a NaN, and outputs are compared with NaNs canonical).
-__device__ __forceinline__ float cvt_half(uint32_t h16) {
-  float f;
-  const unsigned short h = static_cast<unsigned short>(h16);
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-  return f;
 }
 
 // Float dot blocks: acc = +0; for i in 0..31: acc = fma(w_i, x_i, acc) (one chain per token).
@@ -480,18 +481,23 @@ __device__ __forceinline__ void issue_unit(const KernelArgs& p, int m, int u, ui
     const uintptr_t a0 = (row + static_cast<uintptr_t>(b0) * bs) & ~uintptr_t{15};
     const int G = static_cast<int>((row + static_cast<uintptr_t>(b1) * bs - a0 + 15) >> 4);
     uint8_t* rbuf = buf + r * p.region_bytes;
-    for (int g = lane; g < G; g += 32) {
-      const uintptr_t src = a0 + 16u * static_cast<uint32_t>(g);
-      uint8_t* dst = rbuf + staged_offset<W>(16 * g);
-      if (src + 16 <= wend) {
-        cp_async16(dst, reinterpret_cast<const void*>(src), 16);
-      } else {
-        // The tensor ends inside this granule: plain loads of its bytes only (no access may leave
-        // the tensor), the rest zero-filled.
-        const uint8_t* sp = reinterpret_cast<const uint8_t*>(src);
-        const int left = static_cast<int>(wend - src);
-        for (int k = 0; k < 16; ++k) dst[k] = k < left ? sp[k] : uint8_t{0};
-      }
+    // Granules wholly inside the tensor: one cp.async each, pointers stepped (no per-granule
+    // bounds arithmetic); at most one granule at the tensor's end is left over.
+    const int full = static_cast<int>(min(static_cast<uintptr_t>(G), (wend - a0) >> 4));
+    const uint8_t* src = reinterpret_cast<const uint8_t*>(a0) + 16 * lane;
+    if constexpr (wtraits<W>::pad) {
+      for (int g = lane; g < full; g += 32, src += 512) cp_async16(rbuf + staged_offset<W>(16 * g), src, 16);
+    } else {
+      uint8_t* dst = rbuf + 16 * lane;
+      for (int g = lane; g < full; g += 32, src += 512, dst += 512) cp_async16(dst, src, 16);
+    }
+    if (full < G && lane == 0) {
+      // The tensor ends inside this granule: plain loads of its bytes only (no access may leave
+      // the tensor), the rest zero-filled.
+      const uint8_t* sp = reinterpret_cast<const uint8_t*>(a0) + 16 * full;
+      uint8_t* dst = rbuf + staged_offset<W>(16 * full);
+      const int left = static_cast<int>(wend - reinterpret_cast<uintptr_t>(sp));
+      for (int k = 0; k < 16; ++k) dst[k] = k < left ? sp[k] : uint8_t{0};
     }
   }
 }
