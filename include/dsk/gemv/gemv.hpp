@@ -426,11 +426,15 @@ __device__ __forceinline__ void block_dot(const block_bf16*, const uint8_t* wb, 
 // --- kernel ---------------------------------------------------------------------------------------
 
 inline constexpr int kMaxWarps = 32;
-// Warps per CTA (one CTA per SM): 32 where the kernel needs <= 64 registers per thread and more
-// warps measured faster (Q8_0 N <= 2, F32 N = 1; H200: Q8_0 78 -> 84 %, F16 86 -> 83 % so F16/BF16
-// keep 16), else 16 (the k-quants and N >= 2 need up to 128 registers).
+// Warps per CTA (one CTA per SM), where more warps measured faster on the H200 and registers allow
+// (32 warps: <= 64 registers per thread, 24: <= 85): Q8_0 N <= 2 78 -> 84 %, F32 N = 1, IQ2_XXS
+// N = 1 23 -> 25 %, Q2_K N = 1 51 -> 54 % (24 warps). F16/BF16 (86 -> 83 %), Q4_K (=) and Q6_K
+// (72 -> 67 %) keep 16, as does every kernel with N >= 2 (up to 128 registers).
 template <class W, int N>
-inline constexpr int kWarpsFor = (wtraits<W>::is_q80 && N <= 2) || (sizeof(W) == 128 && N == 1) ? 32 : 16;
+inline constexpr int kWarpsFor = (wtraits<W>::is_q80 && N <= 2) || (sizeof(W) == 128 && N == 1) ? 32
+                                 : (std::is_same_v<W, quant::block_iq2_xxs> && N == 1)       ? 32
+                                 : (std::is_same_v<W, quant::block_q2_K> && N == 1)          ? 24
+                                                                                            : 16;
 inline constexpr int kMaxStages = 4;  // copy stages per warp: 2..4, chosen at launch
 inline constexpr int kResPitch = 33;  // words per row of a warp's block-result table (bank spread)
 
