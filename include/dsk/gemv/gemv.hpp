@@ -177,9 +177,13 @@ __device__ __forceinline__ int32_t sbyte_of(uint32_t w, int k) {
 __device__ __forceinline__ int dp4a(uint32_t a, uint32_t b, int c) {
   return __dp4a(static_cast<int>(a), static_cast<int>(b), c);
 }
-// Four sign bits (bit j: byte j negative) -> byte mask 0xFF / 0x00.
+// Four sign bits (bit j: byte j negative) -> byte mask 0xFF / 0x00: the multiply moves bit j to bit
+// 8j + 7 (the other copies land on no byte's top bit and never overlap), then prmt's sign mode
+// replicates each byte's top bit over the byte.
 __device__ __forceinline__ uint32_t sign_mask4(uint32_t s4) {
-  return ((s4 * 0x00204081u) & 0x01010101u) * 0xFFu;
+  uint32_t r;
+  asm("prmt.b32 %0, %1, 0, 0xBA98;" : "=r"(r) : "r"(s4 * 0x10204080u));
+  return r;
 }
 
 // Shared-memory tables of the CTA (IQ2_XXS only).
@@ -253,14 +257,21 @@ __device__ __forceinline__ void block_dot(const block_q4_K*, const uint8_t* wb, 
       isum[t] += sc[2 * c] * lo + sc[2 * c + 1] * hi;
     }
   }
+  // Mins: sum_j mn[j] * (bsums[2j] + bsums[2j+1]) by dp2a on the bsum pairs with byte pairs
+  // (mn[j], mn[j]) (exact integers).
+  uint32_t mp[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k)
+    mp[k] = static_cast<uint32_t>(mn[2 * k]) * 0x0101u + static_cast<uint32_t>(mn[2 * k + 1]) * 0x01010000u;
 #pragma unroll
   for (int t = 0; t < N; ++t) {
-    const int32_t* bs = reinterpret_cast<const int32_t*>(a[t] + 256);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int32_t v = bs[j];  // bsums[2j] (low half) and bsums[2j+1] (high half)
-      msum[t] += mn[j] * (static_cast<int32_t>(static_cast<int16_t>(v & 0xFFFF)) + (v >> 16));
-    }
+    const uint4 b0 = reinterpret_cast<const uint4*>(a[t] + 256)[0], b1 = reinterpret_cast<const uint4*>(a[t] + 256)[1];
+    int m = 0;
+    m = __dp2a_lo(static_cast<int>(b0.x), static_cast<int>(mp[0]), m); m = __dp2a_hi(static_cast<int>(b0.y), static_cast<int>(mp[0]), m);
+    m = __dp2a_lo(static_cast<int>(b0.z), static_cast<int>(mp[1]), m); m = __dp2a_hi(static_cast<int>(b0.w), static_cast<int>(mp[1]), m);
+    m = __dp2a_lo(static_cast<int>(b1.x), static_cast<int>(mp[2]), m); m = __dp2a_hi(static_cast<int>(b1.y), static_cast<int>(mp[2]), m);
+    m = __dp2a_lo(static_cast<int>(b1.z), static_cast<int>(mp[3]), m); m = __dp2a_hi(static_cast<int>(b1.w), static_cast<int>(mp[3]), m);
+    msum[t] = m;
     const float da = *reinterpret_cast<const float*>(a[t] + 288);
     const float dd = fp::mul(dw, da), dm = fp::mul(dminw, da);
     r[t] = fp::sub(fp::mul(dd, fp::from_int(isum[t])), fp::mul(dm, fp::from_int(msum[t])));
@@ -285,15 +296,17 @@ __device__ __forceinline__ void block_dot(const block_q6_K*, const uint8_t* wb, 
       const uint32_t qlw = w[(64 * h + 32 * (k & 1) + l) / 4];
       const uint32_t q4 = k < 2 ? (qlw & 0x0F0F0F0Fu) : ((qlw >> 4) & 0x0F0F0F0Fu);
       const uint32_t q2 = ((w[32 + (32 * h + l) / 4] >> (2 * k)) & 0x03030303u) << 4;
-      qv[g] = __vsub4(q4 | q2, 0x20202020u);
+      qv[g] = q4 | q2;  // 0..63; the -32 offset is applied through the activations below
     }
     const int32_t sc = sbyte_of(w[48 + j / 4], j % 4);
 #pragma unroll
     for (int t = 0; t < N; ++t) {
       const uint4 x = reinterpret_cast<const uint4*>(a[t])[j];
-      int s = 0;
-      s = dp4a(qv[0], x.x, s); s = dp4a(qv[1], x.y, s); s = dp4a(qv[2], x.z, s); s = dp4a(qv[3], x.w, s);
-      isum[t] += sc * s;
+      // sum((q - 32) * a) = dp4a(q, a) - dp4a(32, a): no SIMD subtraction (exact integers).
+      int s = 0, o = 0;
+      s = dp4a(qv[0], x.x, s); o = dp4a(0x20202020u, x.x, o); s = dp4a(qv[1], x.y, s); o = dp4a(0x20202020u, x.y, o);
+      s = dp4a(qv[2], x.z, s); o = dp4a(0x20202020u, x.z, o); s = dp4a(qv[3], x.w, s); o = dp4a(0x20202020u, x.w, o);
+      isum[t] += sc * (s - o);
     }
   }
 #pragma unroll
@@ -320,16 +333,29 @@ __device__ __forceinline__ void block_dot(const block_q2_K*, const uint8_t* wb, 
       const int e = 16 * j + 4 * g, h = e / 128, k = (e % 128) / 32, l = e % 32;
       qv[g] = (w[4 + (32 * h + l) / 4] >> (2 * k)) & 0x03030303u;
     }
-    const int32_t scb = byte_of(w[j / 4], j % 4);
-    const int32_t sc = scb & 0xF, m = scb >> 4;
+    const int32_t sc = byte_of(w[j / 4], j % 4) & 0xF;
 #pragma unroll
     for (int t = 0; t < N; ++t) {
       const uint4 x = reinterpret_cast<const uint4*>(a[t])[j];
       int s = 0;
       s = dp4a(qv[0], x.x, s); s = dp4a(qv[1], x.y, s); s = dp4a(qv[2], x.z, s); s = dp4a(qv[3], x.w, s);
       isum[t] += sc * s;
-      msum[t] += m * static_cast<int32_t>(reinterpret_cast<const int16_t*>(a[t] + 256)[j]);
     }
+  }
+  // Mins: sum_j (scales[j] >> 4) * bsums[j] by dp2a, the four mins of a scale word as its bytes.
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const uint4 b0 = reinterpret_cast<const uint4*>(a[t] + 256)[0], b1 = reinterpret_cast<const uint4*>(a[t] + 256)[1];
+    const int bw[8] = {static_cast<int>(b0.x), static_cast<int>(b0.y), static_cast<int>(b0.z), static_cast<int>(b0.w),
+                       static_cast<int>(b1.x), static_cast<int>(b1.y), static_cast<int>(b1.z), static_cast<int>(b1.w)};
+    int m = 0;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int mw = static_cast<int>((w[k] >> 4) & 0x0F0F0F0Fu);
+      m = __dp2a_lo(bw[2 * k], mw, m);
+      m = __dp2a_hi(bw[2 * k + 1], mw, m);
+    }
+    msum[t] = m;
   }
 #pragma unroll
   for (int t = 0; t < N; ++t) {
@@ -348,27 +374,33 @@ __device__ __forceinline__ void block_dot(const block_iq2_xxs*, const uint8_t* w
   int32_t isum[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) isum[t] = 0;
+  // Signs without SIMD subtraction: for a grid byte g (0 < g < 128) and a byte mask m (0 or -1),
+  // (g ^ m) - m is the signed weight, so sum(w * a) = dp4a(g ^ m, a) - dp4a(m, a): one XOR and
+  // one more dp4a per 4 weights (exact integer sums, any order).
 #pragma unroll
   for (int g = 0; g < 8; ++g) {
     const uint32_t w0 = w[2 * g], w1 = w[2 * g + 1];
     const int32_t ls = 2 * static_cast<int32_t>(w1 >> 28) + 1;
-    uint32_t q[8];
+    uint32_t q[8], m[8];
 #pragma unroll
     for (int l = 0; l < 4; ++l) {
       const uint64_t gv = tab.grid[(w0 >> (8 * l)) & 0xFFu];
-      const uint32_t s = tab.signs[(w1 >> (7 * l)) & 127u];
-      const uint32_t m0 = sign_mask4(s & 0xFu), m1 = sign_mask4(s >> 4);
-      q[2 * l] = __vsub4(static_cast<uint32_t>(gv) ^ m0, m0);
-      q[2 * l + 1] = __vsub4(static_cast<uint32_t>(gv >> 32) ^ m1, m1);
+      const uint32_t sg = tab.signs[(w1 >> (7 * l)) & 127u];
+      m[2 * l] = sign_mask4(sg & 0xFu);
+      m[2 * l + 1] = sign_mask4(sg >> 4);
+      q[2 * l] = static_cast<uint32_t>(gv) ^ m[2 * l];
+      q[2 * l + 1] = static_cast<uint32_t>(gv >> 32) ^ m[2 * l + 1];
     }
 #pragma unroll
     for (int t = 0; t < N; ++t) {
       const uint4* aq = reinterpret_cast<const uint4*>(a[t]) + 2 * g;
       const uint4 x0 = aq[0], x1 = aq[1];
-      int s = 0;
-      s = dp4a(q[0], x0.x, s); s = dp4a(q[1], x0.y, s); s = dp4a(q[2], x0.z, s); s = dp4a(q[3], x0.w, s);
-      s = dp4a(q[4], x1.x, s); s = dp4a(q[5], x1.y, s); s = dp4a(q[6], x1.z, s); s = dp4a(q[7], x1.w, s);
-      isum[t] += ls * s;
+      int sp = 0, sn = 0;
+      sp = dp4a(q[0], x0.x, sp); sn = dp4a(m[0], x0.x, sn); sp = dp4a(q[1], x0.y, sp); sn = dp4a(m[1], x0.y, sn);
+      sp = dp4a(q[2], x0.z, sp); sn = dp4a(m[2], x0.z, sn); sp = dp4a(q[3], x0.w, sp); sn = dp4a(m[3], x0.w, sn);
+      sp = dp4a(q[4], x1.x, sp); sn = dp4a(m[4], x1.x, sn); sp = dp4a(q[5], x1.y, sp); sn = dp4a(m[5], x1.y, sn);
+      sp = dp4a(q[6], x1.z, sp); sn = dp4a(m[6], x1.z, sn); sp = dp4a(q[7], x1.w, sp); sn = dp4a(m[7], x1.w, sn);
+      isum[t] += ls * (sp - sn);
     }
   }
 #pragma unroll
