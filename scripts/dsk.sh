@@ -5,7 +5,9 @@
 #                              with it on the CPU (dsk-mkmodel + dsk-run)
 #   bash scripts/dsk.sh test   build everything and run the whole test suite (what CI runs)
 #   bash scripts/dsk.sh gpu    on the GPU machine: build all instances, run the GPU tests and the
-#                              benches, print a short table (logs under $OUT when set)
+#                              benches, print a short table (logs under $OUT when set);
+#                              DSK_SANITIZE=1 also runs compute-sanitizer memcheck and racecheck
+#                              on the GPU tests (without their [deepseek], [half], [math] cases)
 #
 # Needs: a C++20 compiler (g++ 12+), python3 with venv, Catch2 (Debian: apt-get install catch2);
 # optional: CUDA 13 (nvcc) for the GPU parts, clang + libFuzzer for the fuzz smoke test.
@@ -98,16 +100,43 @@ case "$mode" in
     "$CTEST" --test-dir build-gpu -L cpu --output-on-failure -j "$jobs" --timeout 900 >"$out/ctest-cpu.log" 2>&1
     cpu_rc=$?
     set -e
-    bench_rc=0
-    if [ -x build-gpu/bench/dsk-bench-kernels ]; then
-      build-gpu/bench/dsk-bench-kernels | tee "$out/bench.md" || bench_rc=$?
+    san_rc=0
+    if [ "${DSK_SANITIZE:-0}" = 1 ]; then
+      # Every GPU test binary under both tools, at most DSK_SANITIZE_TIMEOUT s each (default 240);
+      # the DeepSeek-shape cases and the all-floats sweeps ([half], [math]) are left out (minutes
+      # to hours under the tools) and run unsanitized above.
+      for t in $("$CTEST" --test-dir build-gpu -L gpu -N | sed -n 's/^ *Test *#[0-9]*: //p'); do
+        bin=$(find build-gpu -type f -name "$t" -perm -u+x | head -n1)
+        [ -n "$bin" ] || continue
+        for tool in memcheck racecheck; do
+          timeout "${DSK_SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin" \
+            "~[deepseek]~[half]~[math]" >"$out/san-$tool-$t.log" 2>&1
+          rc=$?
+          echo "$tool $t rc=$rc $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/san-$tool-$t.log" | tail -n1)" \
+            | tee -a "$out/sanitize.txt"
+          [ "$rc" -eq 0 ] || san_rc=$rc
+        done
+      done
     fi
+    set -e
+    bench_rc=0
+    for b in kernels gemv router ops; do
+      if [ -x "build-gpu/bench/dsk-bench-$b" ]; then
+        "build-gpu/bench/dsk-bench-$b" >"$out/bench-$b.md" 2>&1 || bench_rc=$?
+      fi
+    done
     echo
     echo "== summary ($(date -u +%F), $(head -n2 "$out/gpu.txt" | tail -n1))"
     grep -E "tests passed|tests failed|Total Test time" "$out/ctest-gpu.log" | sed 's/^/gpu: /'
     grep -E "^ *[0-9]+/[0-9]+ Test" "$out/ctest-gpu.log" | sed 's/^/  /'
     grep -E "tests passed|tests failed" "$out/ctest-cpu.log" | sed 's/^/cpu: /'
-    [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+    [ ! -f "$out/sanitize.txt" ] || sed 's/^/sanitize: /' "$out/sanitize.txt"
+    grep -hE "read_bw|read bandwidth" "$out"/bench-*.md | head -n 3 | sed 's/^/bench: /'
+    # GEMV at N = 1 on the matrices of >= 32 MB (the issue's target set), and the router target line.
+    awk -F'|' '$5+0 >= 32 && $2 ~ /[A-Z]/ && $3+0 > 0 {print "gemv:" $2 "K=" $3+0 " M=" $4+0 " N=1 " $6+0 " us " $9+0 " % of read_bw, N4/N1 " $13+0}' \
+      "$out/bench-gemv.md" 2>/dev/null || true
+    grep -E "\| (yes|no) \|" "$out/bench-router.md" 2>/dev/null | sed 's/^/router: /' || true
+    [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$san_rc" -eq 0 ]
     ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
