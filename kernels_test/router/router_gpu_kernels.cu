@@ -5,9 +5,20 @@
 
 namespace dsk::test::gpu_router {
 
-Status select(const router::Params& h, bool generic) {
+namespace {
+Status run(const router::Params& p, Kernel kernel) {
+  switch (kernel) {
+    case Kernel::generic: return router::launch_generic(p, nullptr);
+    case Kernel::block: return router::launch_block_per_token(p, nullptr);
+    case Kernel::warp: return router::launch_warp_per_token(p, nullptr);
+    default: return router::launch(p, nullptr);
+  }
+}
+}  // namespace
+
+Status select(const router::Params& h, Kernel kernel) {
   // Invalid Params: the launcher must reject them before touching any pointer (host ones here).
-  if (!router::validate(h).ok()) return generic ? router::launch_generic(h, nullptr) : router::launch(h, nullptr);
+  if (!router::validate(h).ok()) return run(h, kernel);
   DeviceMirror m;
   router::Params d = h;
   const int64_t hs = h.tid2eid_stride ? h.tid2eid_stride : h.k;
@@ -17,7 +28,7 @@ Status select(const router::Params& h, bool generic) {
   d.token_ids = m.in(h.token_ids, h.token_ids ? static_cast<size_t>(h.T) : 0);
   d.ids = m.out(h.ids, rows_extent(h.T, h.k, h.out_stride));
   d.weights = m.out(h.weights, rows_extent(h.T, h.k, h.out_stride));
-  const Status s = generic ? router::launch_generic(d, nullptr) : router::launch(d, nullptr);
+  const Status s = run(d, kernel);
   m.download();
   return s;
 }

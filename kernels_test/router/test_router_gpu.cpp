@@ -2,6 +2,7 @@
 // scorings, bias, groups (max / sum_top2), normalize with eps / floor, scale, hash layers,
 // n_expert 32..512, k 1..16; random logits and named edge tokens (NaN, +-inf, fully masked, exact
 // ties, all equal); the fast paths and the runtime-sized kernel agree; T = 1 vs T = many.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -79,12 +80,12 @@ void run(Rng& rng, const Config& c, int64_t T) {
   INFO("n=" << n << " k=" << c.k << " scoring=" << int(c.scoring) << " bias=" << c.bias << " groups=" << c.n_group
             << "/" << c.topk_group << " gs=" << int(c.gs) << " norm=" << c.normalize << " hash=" << c.hash
             << " T=" << T);
-  for (bool generic : {false, true}) {
-    INFO("generic=" << generic);
+  for (gr::Kernel kernel : {gr::Kernel::dispatch, gr::Kernel::generic, gr::Kernel::block, gr::Kernel::warp}) {
+    INFO("kernel " << static_cast<int>(kernel) << " (dispatch, generic, block, warp)");
     std::vector<int32_t> gi(out, -7);
     std::vector<float> gw(out, dsk::test::poison());
     p.ids = gi.data(); p.weights = gw.data();
-    REQUIRE(gr::select(p, generic).ok());
+    REQUIRE(gr::select(p, kernel).ok());
     const int64_t st = os ? os : c.k;
     for (int64_t t = 0; t < T; ++t) {
       INFO("token " << t);
@@ -138,9 +139,10 @@ TEST_CASE("router gpu: every n_expert and k, random options", "[router][gpu]") {
 }
 
 TEST_CASE("router gpu: T = 1 per token equals T = many; bad hash ids give -1 / NaN", "[router][gpu]") {
+  // T = 1 runs the block-per-token kernel, T = 300 (> 64) the warp-per-token one.
   Rng rng(43);
   const int n = 256, k = 8;
-  const int64_t T = 40;
+  const int64_t T = 300;
   std::vector<float> logits(T * n), bias(n);
   for (int64_t t = 0; t < T; ++t) fill_token(rng, logits.data() + t * n, n, static_cast<int>(t % kKinds));
   for (float& b : bias) b = rng.uniform(-0.1f, 0.1f);
@@ -167,14 +169,18 @@ TEST_CASE("router gpu: T = 1 per token equals T = many; bad hash ids give -1 / N
   std::vector<int32_t> hi(4 * k);
   std::vector<float> hw(4 * k);
   h.ids = hi.data(); h.weights = hw.data();
-  REQUIRE(gr::select(h).ok());
-  CHECK(hi[0] == 1);
-  CHECK(!std::isnan(hw[0]));
-  for (int64_t t = 1; t < 4; ++t)
-    for (int j = 0; j < k; ++j) {
-      CHECK(hi[t * k + j] == -1);
-      CHECK(std::isnan(hw[t * k + j]));
-    }
+  for (gr::Kernel kernel : {gr::Kernel::block, gr::Kernel::warp}) {
+    INFO("kernel " << static_cast<int>(kernel));
+    std::fill(hi.begin(), hi.end(), -7);
+    REQUIRE(gr::select(h, kernel).ok());
+    CHECK(hi[0] == 1);
+    CHECK(!std::isnan(hw[0]));
+    for (int64_t t = 1; t < 4; ++t)
+      for (int j = 0; j < k; ++j) {
+        CHECK(hi[t * k + j] == -1);
+        CHECK(std::isnan(hw[t * k + j]));
+      }
+  }
 }
 
 TEST_CASE("router gpu: launchers reject unsupported shapes", "[router][gpu]") {

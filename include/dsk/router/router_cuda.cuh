@@ -18,6 +18,14 @@
 // Fast paths are compiled for n_expert in {64, 128, 160, 256, 384, 512} (registers sized at compile
 // time); any other multiple of 32 up to 512 runs the runtime-sized kernel, with identical results
 // (launch_generic forces it).
+// Few tokens (T <= kBlockKernelMaxT, decode): a block of n_expert threads per token instead
+// (block_select_kernel): thread e scores expert e; the softmax sum is gathered in the same order
+// (lane l of warp 0 sums experts l, l + 32, ... from shared memory); the strict total order
+// key_before is mapped to distinct 64-bit integers (orderable key bits, then the complemented
+// index), so a selection is a count of larger integers: group ranks from shared memory, a warp's
+// candidates by a 31-step shuffle count, the final ranks among the <= k candidates of every warp.
+// Same ids and bits as the warp kernel (test_router_gpu compares both with the reference); the
+// latency of one warp walking 512 experts is what it removes (H200: 22 -> see docs/performance.md).
 // Hash layers: ids and validity are data. A token whose id is outside [0, n_vocab), or whose table
 // row holds an expert outside [0, n_expert), gets ids -1 and NaN weights in all k slots (the
 // reference returns an error); nothing outside the table or the logits is read.
@@ -197,6 +205,169 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) select_kernel(Params p, i
   }
 }
 
+// key_before as an integer order: a larger value is an earlier key. NaN (any payload) ranks below
+// every number, +0 == -0, then the lower index first; 0 is never produced (index < 2^31).
+__device__ __forceinline__ uint64_t order_key(float v, int32_t i) {
+  uint32_t b = fp::bits(v);
+  uint32_t u;
+  if (fp::is_nan(v)) {
+    u = 0;
+  } else {
+    if (b == 0x80000000u) b = 0;
+    u = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  }
+  return (static_cast<uint64_t>(u) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(i));
+}
+
+constexpr int64_t kBlockKernelMaxT = 64;
+
+struct BlockShared {
+  uint64_t okey[kMaxExperts];   // order keys of the selection keys; candidates after step 4a
+  float prob[kMaxExperts];      // p_e (softmax: exp(l - m) first)
+  float key[kMaxExperts];       // s_e
+  float gbest[kMaxExperts], gsecond[kMaxExperts];
+  uint64_t gkey[kMaxExperts];
+  uint8_t keep[kMaxExperts];
+  int32_t sel[kMaxK];
+  int32_t warp_count[kMaxExperts / 32];
+  float red[32];
+  int flag;
+};
+
+// One token per block, blockDim.x = n_expert (one expert per thread).
+__global__ void __launch_bounds__(kMaxExperts) block_select_kernel(Params p, int64_t ls, int64_t os, int64_t hs) {
+  __shared__ BlockShared S;
+  const int e = threadIdx.x, lane = e & 31, warp = e >> 5;
+  const int n = p.n_expert, k = p.k, nw = n / 32;
+  const float kNegInf = fp::from_bits(0xff800000u);
+  const int64_t t = blockIdx.x;
+  const float le = p.logits[t * ls + e];
+  // 1. scores
+  float pe;
+  if (p.scoring == Scoring::softmax) {
+    float m = fp::max_num(kNegInf, le);
+    for (int o = 1; o < 32; o <<= 1) m = fp::max_num(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) S.red[warp] = m;
+    const int any_nan = __syncthreads_or(fp::is_nan(le) ? 1 : 0);
+    m = S.red[0];
+    for (int w = 1; w < nw; ++w) m = fp::max_num(m, S.red[w]);
+    if (m == kNegInf) {
+      pe = any_nan ? fp::canonical_nan() : 0.0f;
+    } else {
+      pe = math::exp(fp::sub(le, m));
+      S.prob[e] = pe;
+      __syncthreads();
+      if (warp == 0) {  // ops::softmax_row<32>'s order: lane l sums experts l, l + 32, ...
+        float acc = 0.0f;
+        for (int j = 0; j < nw; ++j) acc = fp::add(acc, S.prob[lane + 32 * j]);
+        const float ws = order::warp_tree32(acc);
+        const float sum = order::warp_tree32(lane == 0 ? ws : 0.0f);
+        if (lane == 0) S.red[0] = sum;
+      }
+      __syncthreads();
+      pe = fp::div(pe, S.red[0]);
+    }
+    __syncthreads();  // S.prob and S.red reused below
+  } else {
+    pe = score(p.scoring, le);
+  }
+  S.prob[e] = pe;
+  int32_t* ids_out = p.ids + t * os;
+  float* w_out = p.weights + t * os;
+  if (p.tid2eid) {
+    __syncthreads();
+    if (e == 0) {
+      const int32_t tok = p.token_ids[t];
+      bool ok = tok >= 0 && tok < p.n_vocab;
+      int32_t sel[kMaxK];
+      for (int j = 0; j < k; ++j) {
+        const int32_t id = ok ? p.tid2eid[static_cast<int64_t>(tok) * hs + j] : -1;
+        ok = ok && id >= 0 && id < n;
+        sel[j] = id;
+      }
+      float w[kMaxK];
+      if (ok) {
+        for (int j = 0; j < k; ++j) w[j] = S.prob[sel[j]];
+        finish_weights(w, k, p.normalize, p.norm_eps, p.norm_floor, p.scale);
+      }
+      for (int j = 0; j < k; ++j) {
+        ids_out[j] = ok ? sel[j] : -1;
+        w_out[j] = ok ? w[j] : fp::canonical_nan();
+      }
+    }
+    return;
+  }
+  // 2. keys
+  const float ke = p.bias ? fp::add(pe, p.bias[e]) : pe;
+  uint64_t K = order_key(ke, e);
+  // 3. groups
+  if (p.n_group > 1) {
+    const int G = n / p.n_group, g = e / G;
+    S.okey[e] = K;
+    S.key[e] = ke;
+    __syncthreads();
+    int r = 0;
+    for (int j = g * G; j < (g + 1) * G; ++j) r += S.okey[j] > K ? 1 : 0;
+    if (r == 0) S.gbest[g] = ke;
+    if (r == 1) S.gsecond[g] = ke;
+    __syncthreads();
+    if (e < p.n_group) {
+      const float gs = p.group_score == GroupScore::max ? S.gbest[e] : fp::add(S.gbest[e], S.gsecond[e]);
+      S.gkey[e] = order_key(gs, e);
+    }
+    __syncthreads();
+    if (e < p.n_group) {
+      int gr = 0;
+      for (int h = 0; h < p.n_group; ++h) gr += S.gkey[h] > S.gkey[e] ? 1 : 0;
+      S.keep[e] = gr < p.topk_group ? 1 : 0;
+    }
+    __syncthreads();
+    if (!S.keep[g]) K = 0;  // ineligible: after every key
+  }
+  // 4a. a warp's candidates: its eligible experts with fewer than k larger keys in the warp.
+  int r = 0;
+#pragma unroll
+  for (int o = 1; o < 32; ++o) r += __shfl_sync(0xffffffffu, K, (lane + o) & 31) > K ? 1 : 0;
+  const bool cand = K != 0 && r < k;
+  const uint32_t ballot = __ballot_sync(0xffffffffu, cand);
+  if (lane == 0) S.warp_count[warp] = __popc(ballot);
+  __syncthreads();
+  int off = 0, C = 0;
+  for (int w = 0; w < nw; ++w) {
+    off += w < warp ? S.warp_count[w] : 0;
+    C += S.warp_count[w];
+  }
+  if (cand) S.okey[off + __popc(ballot & ((1u << lane) - 1u))] = K;
+  __syncthreads();
+  // 4b. the k best candidates, slot = rank.
+  if (e < C) {
+    const uint64_t Kc = S.okey[e];
+    int rank = 0;
+    for (int j = 0; j < C; ++j) rank += S.okey[j] > Kc ? 1 : 0;
+    if (rank < k) S.sel[rank] = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(Kc));
+  }
+  __syncthreads();
+  // 5. weights
+  if (e == 0) {
+    float w[kMaxK];
+    for (int j = 0; j < k; ++j) w[j] = S.prob[S.sel[j]];
+    finish_weights(w, k, p.normalize, p.norm_eps, p.norm_floor, p.scale);
+    for (int j = 0; j < k; ++j) {
+      ids_out[j] = S.sel[j];
+      w_out[j] = w[j];
+    }
+  }
+}
+
+inline Status launch_block(const Params& p, cudaStream_t stream) {
+  const int64_t ls = p.logits_stride ? p.logits_stride : p.n_expert;
+  const int64_t os = p.out_stride ? p.out_stride : p.k;
+  const int64_t hs = p.tid2eid_stride ? p.tid2eid_stride : p.k;
+  block_select_kernel<<<static_cast<unsigned>(p.T), static_cast<unsigned>(p.n_expert), 0, stream>>>(p, ls, os, hs);
+  DSK_RETURN_IF_LAUNCH_FAILED("router::block_select_kernel");
+  return Status::Ok();
+}
+
 template <int NS>
 Status launch_ns(const Params& p, cudaStream_t stream) {
   const int64_t ls = p.logits_stride ? p.logits_stride : p.n_expert;
@@ -218,8 +389,16 @@ inline Status launch_generic(const Params& p, cudaStream_t stream) {
   return cuda_detail::launch_ns<0>(p, stream);
 }
 
-// ids / weights of every token (dsk/router/router.hpp).
-inline Status launch(const Params& p, cudaStream_t stream) {
+// The block-per-token kernel for any T (launch uses it for T <= kBlockKernelMaxT; same results).
+inline Status launch_block_per_token(const Params& p, cudaStream_t stream) {
+  if (Status s = validate(p); !s.ok()) return s;
+  if (p.T == 0) return Status::Ok();
+  if (p.T > 2147483647) return Status::Unsupported("router: T too large for the block kernel");
+  return cuda_detail::launch_block(p, stream);
+}
+
+// The warp-per-token kernels for any T (launch uses them for T > kBlockKernelMaxT; same results).
+inline Status launch_warp_per_token(const Params& p, cudaStream_t stream) {
   if (Status s = validate(p); !s.ok()) return s;
   if (p.T == 0) return Status::Ok();
   switch (p.n_expert) {
@@ -231,6 +410,13 @@ inline Status launch(const Params& p, cudaStream_t stream) {
     case 512: return cuda_detail::launch_ns<16>(p, stream);
     default: return cuda_detail::launch_ns<0>(p, stream);
   }
+}
+
+// ids / weights of every token (dsk/router/router.hpp): a block per token for few tokens (decode
+// latency), a warp per token otherwise (throughput).
+inline Status launch(const Params& p, cudaStream_t stream) {
+  if (p.T >= 1 && p.T <= cuda_detail::kBlockKernelMaxT) return launch_block_per_token(p, stream);
+  return launch_warp_per_token(p, stream);
 }
 
 }  // namespace dsk::router
