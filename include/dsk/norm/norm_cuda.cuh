@@ -25,6 +25,28 @@ namespace cuda_detail {
 
 inline unsigned row_grid(int64_t T) { return static_cast<unsigned>(T < 65536 ? T : 65536); }
 
+// Rows are streamed by one block each: kUnroll loads in flight per thread before their use, so
+// memory latency does not serialize the (ordered) sums. Each thread touches only elements i with
+// i = threadIdx.x (mod kNT), its own, so loading several before storing is safe when y aliases x.
+constexpr int kUnroll = 4;
+
+__device__ __forceinline__ void load_strided(const float* r, int64_t i0, int64_t n, float (&v)[kUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) v[u] = i0 + u * kNT < n ? r[i0 + u * kNT] : 0.0f;
+}
+
+// y_i = rms_apply(x_i, r[, w_i]) over this thread's elements.
+__device__ __forceinline__ void apply_row(const float* xr, const float* __restrict__ w, float* yr, int64_t n, float r) {
+  for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kNT) {
+    float v[kUnroll], wv[kUnroll];
+    load_strided(xr, i0, n, v);
+    if (w) load_strided(w, i0, n, wv);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (i0 + u * kNT < n) yr[i0 + u * kNT] = w ? rms_apply(v[u], r, wv[u]) : rms_apply(v[u], r);
+  }
+}
+
 __global__ void __launch_bounds__(kNT) rms_norm_kernel(const float* x, const float* __restrict__ w,
                                                        float* y, int64_t T, int64_t n, int64_t xs, int64_t ys,
                                                        float eps) {
@@ -33,13 +55,15 @@ __global__ void __launch_bounds__(kNT) rms_norm_kernel(const float* x, const flo
     const float* xr = x + t * xs;
     float* yr = y + t * ys;
     float acc = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += kNT) acc = fp::add(acc, fp::mul(xr[i], xr[i]));
-    const float r = rms_inv(order::block_tree_sum<kNT>(acc, scratch), n, eps);
-    if (w) {
-      for (int64_t i = threadIdx.x; i < n; i += kNT) yr[i] = rms_apply(xr[i], r, w[i]);
-    } else {
-      for (int64_t i = threadIdx.x; i < n; i += kNT) yr[i] = rms_apply(xr[i], r);
+    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kNT) {
+      float v[kUnroll];
+      load_strided(xr, i0, n, v);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (i0 + u * kNT < n) acc = fp::add(acc, fp::mul(v[u], v[u]));
     }
+    const float r = rms_inv(order::block_tree_sum<kNT>(acc, scratch), n, eps);
+    apply_row(xr, w, yr, n, r);
   }
 }
 
@@ -55,18 +79,21 @@ __global__ void __launch_bounds__(kNT) add_rms_norm_kernel(const float* a, const
     float* sr = s + t * ss;
     float* yr = y + t * ys;
     float acc = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += kNT) {
-      const float v = fp::add(ar[i], br[i]);
-      sr[i] = v;
-      acc = fp::add(acc, fp::mul(v, v));
+    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kNT) {
+      float va[kUnroll], vb[kUnroll];
+      load_strided(ar, i0, n, va);
+      load_strided(br, i0, n, vb);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (i0 + u * kNT < n) {
+          const float v = fp::add(va[u], vb[u]);
+          sr[i0 + u * kNT] = v;
+          acc = fp::add(acc, fp::mul(v, v));
+        }
     }
     const float r = rms_inv(order::block_tree_sum<kNT>(acc, scratch), n, eps);
     // Each thread reads back only the s_i it wrote itself.
-    if (w) {
-      for (int64_t i = threadIdx.x; i < n; i += kNT) yr[i] = rms_apply(sr[i], r, w[i]);
-    } else {
-      for (int64_t i = threadIdx.x; i < n; i += kNT) yr[i] = rms_apply(sr[i], r);
-    }
+    apply_row(sr, w, yr, n, r);
   }
 }
 
