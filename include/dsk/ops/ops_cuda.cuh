@@ -9,13 +9,13 @@
 //            The table and row_bytes must be aligned to the block struct (2 bytes; F32: 4):
 //            otherwise Unsupported.
 //   swiglu   element-wise, ops::swiglu / ops::swiglu_clamped.
-//   softmax  one block of kSoftmaxNT = 256 threads per row: max by fp::max_num (the order does not
+//   softmax  one block of kSoftmaxNT = 256 threads per row (loops unrolled, loads first): max by fp::max_num (the order does not
 //            matter: it can only change the sign of a zero max, and x - (+0) == x - (-0) up to the
 //            sign of a zero, whose exp is 1 either way), any-NaN by __syncthreads_or, thread t sums
 //            exp(x_i - m) for i = t, t+256, ... then order::block_tree_sum<256> (= vector_sum<256>),
 //            y_i = exp(x_i - m) / S. Every thread touches only its own elements: y may alias x.
-//   argmax   one block of 256 threads per row; key_before is a strict total order, so the block's
-//            reduction tree gives the reference's answer.
+//   argmax   one block of 1024 threads per row, 16-byte loads, 16 running bests per thread; key_before
+//            is a strict total order, so the block's reduction tree gives the reference's answer.
 #pragma once
 
 #include "dsk/ops/ops.hpp"
@@ -36,7 +36,7 @@ inline int64_t stride_or(int64_t s, int64_t n) { return s ? s : n; }
 inline unsigned capped_grid(int64_t blocks) { return static_cast<unsigned>(blocks < 262144 ? blocks : 262144); }
 
 constexpr int kElemThreads = 256;
-constexpr int kArgmaxNT = 256;
+constexpr int kArgmaxNT = 1024;  // any count gives the same answer (strict total order)
 
 // --- embed ----------------------------------------------------------------------------------------
 
@@ -131,12 +131,20 @@ __global__ void __launch_bounds__(kSoftmaxNT) softmax_kernel(const float* x, flo
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
     const float* xr = x + t * xs;
     float* yr = y + t * ys;
+    // Loops unrolled by kUnroll with the loads (and exps) first: a row is streamed by one block, so
+    // memory latency, not arithmetic, bounds it unless many loads are in flight per thread.
+    constexpr int kUnroll = 8;
     float m = kNegInf;
     int nan_here = 0;
-    for (int64_t i = threadIdx.x; i < n; i += kSoftmaxNT) {
-      const float v = xr[i];
-      m = fp::max_num(m, v);
-      nan_here |= fp::is_nan(v);
+    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kSoftmaxNT) {
+      float v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] = i0 + u * kSoftmaxNT < n ? xr[i0 + u * kSoftmaxNT] : kNegInf;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        m = fp::max_num(m, v[u]);
+        nan_here |= fp::is_nan(v[u]);
+      }
     }
     // Block max (max_num; no NaN can reach it: every thread starts from -inf).
 #pragma unroll
@@ -152,10 +160,26 @@ __global__ void __launch_bounds__(kSoftmaxNT) softmax_kernel(const float* x, flo
       for (int64_t i = threadIdx.x; i < n; i += kSoftmaxNT) yr[i] = fill;
       continue;
     }
-    float acc = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += kSoftmaxNT) acc = fp::add(acc, math::exp(fp::sub(xr[i], m)));
+    float acc = 0.0f;  // the sum order: elements t, t + 256, ... in turn
+    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kSoftmaxNT) {
+      float e[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        e[u] = i0 + u * kSoftmaxNT < n ? math::exp(fp::sub(xr[i0 + u * kSoftmaxNT], m)) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (i0 + u * kSoftmaxNT < n) acc = fp::add(acc, e[u]);
+    }
     const float s = order::block_tree_sum<kSoftmaxNT>(acc, scratch);
-    for (int64_t i = threadIdx.x; i < n; i += kSoftmaxNT) yr[i] = fp::div(math::exp(fp::sub(xr[i], m)), s);
+    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kSoftmaxNT) {
+      float e[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        e[u] = i0 + u * kSoftmaxNT < n ? math::exp(fp::sub(xr[i0 + u * kSoftmaxNT], m)) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (i0 + u * kSoftmaxNT < n) yr[i0 + u * kSoftmaxNT] = fp::div(e[u], s);
+    }
   }
 }
 
@@ -174,9 +198,40 @@ __global__ void __launch_bounds__(kArgmaxNT) argmax_kernel(const float* __restri
   __shared__ int32_t si[32];
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
     const float* xr = x + t * xs;
-    float v = 0.0f;
-    int32_t bi = -1;  // -1: nothing yet (ranks after everything)
-    for (int64_t i = threadIdx.x; i < n; i += kArgmaxNT) argmax_merge(v, bi, xr[i], static_cast<int32_t>(i));
+    // kChains independent running bests per thread (the order is strict and total, so how the
+    // elements are split does not matter); 16-byte loads of 4 elements when the row is aligned,
+    // kChains of them in flight per thread: one block streams a row, so bytes in flight bound it.
+    constexpr int kChains = 4;
+    float cv[kChains * 4];
+    int32_t ci[kChains * 4];
+#pragma unroll
+    for (int c = 0; c < kChains * 4; ++c) {
+      cv[c] = 0.0f;
+      ci[c] = -1;  // -1: nothing yet (ranks after everything)
+    }
+    const bool vec = (reinterpret_cast<uintptr_t>(xr) & 15) == 0;
+    const int64_t nv = vec ? n / 4 * 4 : 0;  // elements covered by 16-byte loads
+    for (int64_t q0 = threadIdx.x; 4 * q0 < nv; q0 += int64_t{kChains} * kArgmaxNT) {
+      float4 xv[kChains];
+#pragma unroll
+      for (int c = 0; c < kChains; ++c)
+        if (4 * (q0 + c * kArgmaxNT) < nv) xv[c] = reinterpret_cast<const float4*>(xr)[q0 + c * kArgmaxNT];
+#pragma unroll
+      for (int c = 0; c < kChains; ++c) {
+        const int64_t i = 4 * (q0 + c * kArgmaxNT);
+        if (i < nv) {
+          argmax_merge(cv[4 * c], ci[4 * c], xv[c].x, static_cast<int32_t>(i));
+          argmax_merge(cv[4 * c + 1], ci[4 * c + 1], xv[c].y, static_cast<int32_t>(i + 1));
+          argmax_merge(cv[4 * c + 2], ci[4 * c + 2], xv[c].z, static_cast<int32_t>(i + 2));
+          argmax_merge(cv[4 * c + 3], ci[4 * c + 3], xv[c].w, static_cast<int32_t>(i + 3));
+        }
+      }
+    }
+    for (int64_t i = nv + threadIdx.x; i < n; i += kArgmaxNT) argmax_merge(cv[0], ci[0], xr[i], static_cast<int32_t>(i));
+#pragma unroll
+    for (int c = 1; c < kChains * 4; ++c) argmax_merge(cv[0], ci[0], cv[c], ci[c]);
+    float v = cv[0];
+    int32_t bi = ci[0];
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
       const float ov = __shfl_xor_sync(0xffffffffu, v, o);
