@@ -7,7 +7,8 @@
 #   bash scripts/dsk.sh gpu    on the GPU machine: build all instances, run the GPU tests and the
 #                              benches, print a short table (logs under $OUT when set);
 #                              DSK_SANITIZE=1 also runs compute-sanitizer memcheck and racecheck
-#                              on the GPU tests (without their [deepseek], [half], [math] cases)
+#                              on the GPU tests (without their [deepseek], [half], [math] cases;
+#                              DSK_SANITIZE_TESTS: a regex of test names, DSK_SANITIZE_TIMEOUT: s)
 #
 # Needs: a C++20 compiler (g++ 12+), python3 with venv, Catch2 (Debian: apt-get install catch2);
 # optional: CUDA 13 (nvcc) for the GPU parts, clang + libFuzzer for the fuzz smoke test.
@@ -105,7 +106,8 @@ case "$mode" in
       # Every GPU test binary under both tools, at most DSK_SANITIZE_TIMEOUT s each (default 240);
       # the DeepSeek-shape cases and the all-floats sweeps ([half], [math]) are left out (minutes
       # to hours under the tools) and run unsanitized above.
-      for t in $("$CTEST" --test-dir build-gpu -L gpu -N | sed -n 's/^ *Test *#[0-9]*: //p'); do
+      for t in $("$CTEST" --test-dir build-gpu -L gpu -N | sed -n 's/^ *Test *#[0-9]*: //p' \
+                 | grep -E "${DSK_SANITIZE_TESTS:-.}"); do
         bin=$(find build-gpu -type f -name "$t" -perm -u+x | head -n1)
         [ -n "$bin" ] || continue
         for tool in memcheck racecheck; do
