@@ -137,7 +137,7 @@ case "$mode" in
     # GEMV at N = 1 on the matrices of >= 32 MB (the target set), and the router target line.
     awk -F'|' '$5+0 >= 32 && $2 ~ /[A-Z]/ && $3+0 > 0 {print "gemv:" $2 "K=" $3+0 " M=" $4+0 " N=1 " $6+0 " us " $9+0 " % of read_bw, N4/N1 " $13+0}' \
       "$out/bench-gemv.md" 2>/dev/null || true
-    grep -E "\| (yes|no) \|" "$out/bench-router.md" 2>/dev/null | sed 's/^/router: /' || true
+    grep -E "\*\*(yes|no)\*\*" "$out/bench-router.md" 2>/dev/null | sed "s/^/router: /" || true
     [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$san_rc" -eq 0 ]
     ;;
   *)
