@@ -91,6 +91,13 @@ inline std::string to_string(const Status& s) {
   } while (0)
 #endif
 
+// Inside a launcher: return a callee's error Status as it is.
+#define DSK_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    const ::dsk::Status dsk_st_ = (expr);      \
+    if (!dsk_st_.ok()) return dsk_st_;         \
+  } while (0)
+
 // In tools and tests: throw when a launcher returned an error.
 #define DSK_CHECK_STATUS(expr)                                                                        \
   do {                                                                                                \

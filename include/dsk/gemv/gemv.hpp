@@ -78,6 +78,30 @@ struct Params {
 // Scratch bytes launch() needs for p (0 today: every supported shape runs without scratch).
 inline size_t workspace_size(const Params&) { return 0; }
 
+// Expert GEMV (MoE): P = T * k pairs; pair p = t * k + j multiplies expert e = ids[t * ids_stride
+// + j] of a 3-D weight stack (expert e at w + e * expert_bytes, M rows of K) with activation row t
+// (act_per_pair: row p) of x, into y[p * y_pair_stride + 0 .. M). Each row in the canonical order,
+// so pair p's output has the bits of a plain launch on expert e with that activation row. An id
+// outside [0, n_expert) gives a row of NaN (nothing of it is read). The staged activation rows
+// (T, or P with act_per_pair) must fit in shared memory like N rows of launch().
+struct IndexedParams {
+  GgmlType wtype = GgmlType::F32;
+  const void* w = nullptr;
+  size_t w_row_stride = 0;   // 0: packed rows
+  size_t expert_bytes = 0;   // 0: M * row stride
+  int32_t n_expert = 0;
+  const void* x = nullptr;   // activation rows (activation type of wtype)
+  size_t x_stride = 0;       // bytes, 0: packed
+  int T = 0;                 // tokens
+  const int32_t* ids = nullptr;
+  int64_t ids_stride = 0;    // 0: k
+  int k = 0;                 // slots per token
+  bool act_per_pair = false; // activation row of pair p is row p (else row t)
+  float* y = nullptr;
+  int64_t y_pair_stride = 0; // 0: M
+  int64_t M = 0, K = 0;
+};
+
 #if defined(__CUDACC__)
 
 namespace detail {
@@ -498,7 +522,35 @@ struct KernelArgs {
   int q32, r32;              // 32 = q32 * L + r32: a step of 32 blocks in (chunk, step) terms
   int R;                     // rows per unit: 1, or floor(32 / nb) when nb <= 16 (then P = U = 1)
   int region_bytes;          // bytes of one row's region in a stage buffer (multiple of 16)
+  int act_rows;              // activation rows staged (N; indexed: the rows the pairs use)
+  // Indexed (expert) mode, ids != nullptr (launch_indexed): row m is row m % M_pair of pair
+  // m / M_pair = t * ids_k + j, whose matrix is expert ids[t * ids_stride + j] at w + id *
+  // expert_bytes; its activation row is t (act_per_pair: the pair); y[pair * y_pair_stride + row].
+  const int32_t* ids;
+  int64_t ids_stride;
+  int ids_k, n_expert, M_pair, act_per_pair;
+  size_t expert_bytes;
+  int64_t y_pair_stride;
 };
+
+// Where row m's weights, activation row and output are. w == 0: an expert id outside
+// [0, n_expert) (the row's output is NaN; nothing is read).
+struct RowRef {
+  uintptr_t w;
+  int tok;
+  float* y;
+};
+__device__ __forceinline__ RowRef row_ref(const KernelArgs& p, int m) {
+  if (!p.ids) return {reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m) * p.w_row_stride, 0, p.y + m};
+  const int pair = m / p.M_pair, mm = m - pair * p.M_pair;
+  const int t = pair / p.ids_k, j = pair - t * p.ids_k;
+  const int32_t e = p.ids[t * p.ids_stride + j];
+  const bool ok = e >= 0 && e < p.n_expert;
+  return {ok ? reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(e) * p.expert_bytes +
+                   static_cast<uintptr_t>(mm) * p.w_row_stride
+             : uintptr_t{0},
+          p.act_per_pair ? pair : t, p.y + static_cast<int64_t>(pair) * p.y_pair_stride + mm};
+}
 
 // Byte offset of staged byte o in a stage buffer (float weights: 16 bytes of padding per 128).
 template <class W>
@@ -518,7 +570,8 @@ __device__ __forceinline__ void issue_unit(const KernelArgs& p, int m, int u, ui
   const uintptr_t wend = reinterpret_cast<uintptr_t>(p.w_end);
   const int rows = min(p.R, p.M - m);
   for (int r = 0; r < rows; ++r) {
-    const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m + r) * p.w_row_stride;
+    const uintptr_t row = row_ref(p, m + r).w;
+    if (row == 0) continue;  // invalid expert id: nothing to copy
     const uintptr_t a0 = (row + static_cast<uintptr_t>(b0) * bs) & ~uintptr_t{15};
     const int G = static_cast<int>((row + static_cast<uintptr_t>(b1) * bs - a0 + 15) >> 4);
     uint8_t* rbuf = buf + r * p.region_bytes;
@@ -581,7 +634,7 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
   {
     if constexpr (T::is_q8k) {
       const int per_tok = p.nb * 73;
-      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+      for (int i = threadIdx.x; i < p.act_rows * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 73, wd = r - b * 73;
         const uint8_t* src = p.x + t * p.x_stride + static_cast<size_t>(b) * 292 + 4 * wd;
         uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
@@ -589,7 +642,7 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
         cp_async4(dst + 4 * dw, src);
       }
     } else if constexpr (T::is_q80) {
-      for (int i = threadIdx.x; i < N * p.nb; i += blockDim.x) {
+      for (int i = threadIdx.x; i < p.act_rows * p.nb; i += blockDim.x) {
         const int t = i / p.nb, b = i - t * p.nb;
         const uint16_t* src = reinterpret_cast<const uint16_t*>(p.x + t * p.x_stride + static_cast<size_t>(b) * 34);
         uint16_t v[17];
@@ -603,14 +656,14 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
       }
     } else if (p.x_vec16) {
       const int per_tok = p.nb * 8;
-      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+      for (int i = threadIdx.x; i < p.act_rows * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 8, e = r - b * 8;
         uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
         cp_async16(dst + 16 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 16 * e, 16);
       }
     } else {
       const int per_tok = p.nb * 32;
-      for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
+      for (int i = threadIdx.x; i < p.act_rows * per_tok; i += blockDim.x) {
         const int t = i / per_tok, r = i - t * per_tok, b = r / 32, e = r - b * 32;
         uint8_t* dst = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
         cp_async4(dst + 4 * e, p.x + t * p.x_stride + static_cast<size_t>(b) * 128 + 4 * e);
@@ -647,8 +700,10 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
     }
     cp_async_wait_stages(stages);
     __syncwarp();
-    if (r_lane < p.R && cur_m + r_lane < p.M) {
-      const uintptr_t row = reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(cur_m + r_lane) * p.w_row_stride;
+    const RowRef rref = r_lane < p.R && cur_m + r_lane < p.M ? row_ref(p, cur_m + r_lane) : RowRef{0, 0, nullptr};
+    if (rref.w != 0) {
+      const uintptr_t row = rref.w;
+      const uint8_t* act_row = act + static_cast<size_t>(rref.tok) * p.nb * T::act_stride;
       const int b0 = cur_u * 32 * p.P;
       const int off0 = static_cast<int>((row + static_cast<uintptr_t>(b0) * bs) & 15);
       const uint8_t* sbuf = mybuf + stage * p.stage_bytes + r_lane * p.region_bytes;
@@ -659,7 +714,7 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
           const uint8_t* wb = sbuf + staged_offset<W>(off0 + bl * bs);
           const uint8_t* ap[N];
 #pragma unroll
-          for (int t = 0; t < N; ++t) ap[t] = act + static_cast<size_t>(t * p.nb + b) * T::act_stride;
+          for (int t = 0; t < N; ++t) ap[t] = act_row + static_cast<size_t>(t * p.nb + b) * T::act_stride;
           float r[N];
           block_dot<N>(static_cast<const W*>(nullptr), wb, ap, tab, r);
 #pragma unroll
@@ -686,9 +741,10 @@ __global__ void __launch_bounds__(kWarpsFor<W, N> * 32, 1) gemv_kernel(const Ker
           for (int s2 = 0; s2 < len; ++s2) acc = fp::add(acc, rr[s2 * kResPitch]);
           out[t] = order::warp_tree32(acc);
         }
+        const RowRef ro = row_ref(p, cur_m + r);
 #pragma unroll
         for (int t = 0; t < N; ++t)
-          if (lane == t) p.y[t * p.y_stride + cur_m + r] = out[t];
+          if (lane == t) ro.y[t * p.y_stride] = ro.w != 0 ? out[t] : fp::canonical_nan();
       }
       ck = c_first;
       sk = s_first;
@@ -727,7 +783,7 @@ inline int& max_warps_knob() {
 }
 
 template <class W>
-Status plan(const Params& pr, int sms, int max_smem, int N, int max_warps, Plan& out) {
+Status plan(const Params& pr, int sms, int max_smem, int N, int max_warps, Plan& out, int act_rows = 0) {
   using T = wtraits<W>;
   constexpr int bs = sizeof(W);
   const int64_t nb64 = pr.K / T::elems;
@@ -750,7 +806,16 @@ Status plan(const Params& pr, int sms, int max_smem, int N, int max_warps, Plan&
   a.q32 = 32 / a.L;
   a.r32 = 32 - a.q32 * a.L;
   const int tab = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
-  const int64_t act = static_cast<int64_t>(N) * (nb > 0 ? nb : 1) * T::act_stride;
+  a.act_rows = act_rows > 0 ? act_rows : N;
+  a.ids = nullptr;
+  a.ids_stride = 0;
+  a.ids_k = 1;
+  a.n_expert = 0;
+  a.M_pair = static_cast<int>(pr.M);
+  a.act_per_pair = 0;
+  a.expert_bytes = 0;
+  a.y_pair_stride = 0;
+  const int64_t act = static_cast<int64_t>(a.act_rows) * (nb > 0 ? nb : 1) * T::act_stride;
   if (act + tab > max_smem) return Status::Unsupported("gemv: K too large for the shared-memory activations");
   a.act_bytes = static_cast<int>(ceil_div(act, 16) * 16);
   // Short rows (nb <= 16): R = floor(32 / nb) rows per unit keep the lanes busy.
@@ -795,11 +860,7 @@ Status plan(const Params& pr, int sms, int max_smem, int N, int max_warps, Plan&
 }
 
 template <class W, int N>
-Status launch_typed(const Params& pr, int sms, int max_smem, cudaStream_t stream) {
-  Plan pl;
-  const Status st = plan<W>(pr, sms, max_smem, N, kWarpsFor<W, N>, pl);
-  if (!st.ok()) return st;
-  if (pr.M == 0) return Status::Ok();
+Status launch_plan(const Plan& pl, int max_smem, cudaStream_t stream) {
   auto kern = gemv_kernel<W, N>;
   // Raise the kernel's dynamic shared-memory limit once per device (not a stream operation: fine
   // inside graph capture; a benign race sets the same value twice).
@@ -813,6 +874,15 @@ Status launch_typed(const Params& pr, int sms, int max_smem, cudaStream_t stream
   kern<<<pl.blocks, pl.warps * 32, pl.smem, stream>>>(pl.args);
   DSK_RETURN_IF_LAUNCH_FAILED("gemv_kernel");
   return Status::Ok();
+}
+
+template <class W, int N>
+Status launch_typed(const Params& pr, int sms, int max_smem, cudaStream_t stream) {
+  Plan pl;
+  const Status st = plan<W>(pr, sms, max_smem, N, kWarpsFor<W, N>, pl);
+  if (!st.ok()) return st;
+  if (pr.M == 0) return Status::Ok();
+  return launch_plan<W, N>(pl, max_smem, stream);
 }
 
 template <class W>
@@ -848,6 +918,70 @@ inline int weight_block_bytes(GgmlType t) {
 
 }  // namespace detail
 
+namespace detail {
+
+// Checks shared by launch() and launch_indexed(); pointers already known non-null.
+inline Status check_layout(GgmlType wtype, const void* w, size_t w_row_stride, const void* x, size_t x_stride,
+                           const float* y, int64_t K) {
+  const int be = weight_block_elems(wtype);
+  if (K % be != 0) return Status::Unsupported("gemv: K is not a multiple of the weight block");
+  const size_t row_bytes = static_cast<size_t>(K / be) * weight_block_bytes(wtype);
+  // Row starts keep every block at its natural alignment (wtraits::align): 16 bytes for F32, F16,
+  // BF16 and Q4_K, 4 for Q2_K, 2 otherwise. Packed rows always do.
+  const size_t elem_align = weight_block_bytes(wtype) % 16 == 0 ? 16 : weight_block_bytes(wtype) % 4 == 0 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(w) % 16 != 0) return Status::Invalid("gemv: w must be 16-byte aligned");
+  if (w_row_stride && (w_row_stride < row_bytes || w_row_stride % elem_align != 0))
+    return Status::Invalid(
+        "gemv: w_row_stride must be >= the row's bytes and a multiple of 16 (F32, F16, BF16, Q4_K), 4 (Q2_K) or 2");
+  const size_t x_align = wtype == GgmlType::Q8_0 ? 2 : 4;
+  if (reinterpret_cast<uintptr_t>(x) % x_align != 0 || x_stride % x_align != 0) return Status::Invalid("gemv: x misaligned");
+  if (reinterpret_cast<uintptr_t>(y) % 4 != 0) return Status::Invalid("gemv: y misaligned");
+  return Status::Ok();
+}
+
+inline Status device_limits(int& sms, int& max_smem) {
+  int dev = 0;
+  DSK_CUDA_RETURN_IF_ERROR(cudaGetDevice(&dev));
+  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  return Status::Ok();
+}
+
+template <class W>
+Status launch_indexed_typed(const IndexedParams& ip, int sms, int max_smem, cudaStream_t stream) {
+  using T = wtraits<W>;
+  const int64_t pairs = static_cast<int64_t>(ip.T) * ip.k;
+  Params pr;
+  pr.wtype = ip.wtype;
+  pr.w = ip.w;
+  pr.w_row_stride = ip.w_row_stride;
+  pr.x = ip.x;
+  pr.x_stride = ip.x_stride;
+  pr.y = ip.y;
+  pr.M = pairs * ip.M;
+  pr.K = ip.K;
+  pr.N = 1;
+  Plan pl;
+  const int act_rows = static_cast<int>(ip.act_per_pair ? pairs : ip.T);
+  if (Status st = plan<W>(pr, sms, max_smem, 1, kWarpsFor<W, 1>, pl, act_rows); !st.ok()) return st;
+  KernelArgs& a = pl.args;
+  const size_t row_stride = a.w_row_stride;
+  const size_t row_bytes = static_cast<size_t>(ip.K / T::elems) * sizeof(W);
+  a.ids = ip.ids;
+  a.ids_stride = ip.ids_stride ? ip.ids_stride : ip.k;
+  a.ids_k = ip.k;
+  a.n_expert = ip.n_expert;
+  a.M_pair = static_cast<int>(ip.M);
+  a.act_per_pair = ip.act_per_pair ? 1 : 0;
+  a.expert_bytes = ip.expert_bytes ? ip.expert_bytes : row_stride * static_cast<size_t>(ip.M);
+  a.y_pair_stride = ip.y_pair_stride ? ip.y_pair_stride : ip.M;
+  a.y_stride = 0;
+  a.w_end = a.w + static_cast<size_t>(ip.n_expert - 1) * a.expert_bytes + static_cast<size_t>(ip.M - 1) * row_stride + row_bytes;
+  return launch_plan<W, 1>(pl, max_smem, stream);
+}
+
+}  // namespace detail
+
 // y[n] = W · x[n] on `stream` (see the header comment). Never allocates or synchronizes.
 inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   (void)workspace;
@@ -860,25 +994,10 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
   if (workspace_bytes < workspace_size(p)) return Status::Workspace("gemv: workspace too small");
   if (p.M == 0) return Status::Ok();
   if (!p.w || !p.x || !p.y) return Status::Invalid("gemv: null pointer");
-  const size_t row_bytes = static_cast<size_t>(p.K / be) * detail::weight_block_bytes(p.wtype);
-  // Row starts keep every block at its natural alignment (wtraits::align): 16 bytes for F32, F16,
-  // BF16 and Q4_K, 4 for Q2_K, 2 otherwise. Packed rows always do.
-  const size_t elem_align = detail::weight_block_bytes(p.wtype) % 16 == 0  ? 16
-                            : detail::weight_block_bytes(p.wtype) % 4 == 0 ? 4
-                                                                           : 2;
-  if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0) return Status::Invalid("gemv: w must be 16-byte aligned");
-  if (p.w_row_stride && (p.w_row_stride < row_bytes || p.w_row_stride % elem_align != 0))
-    return Status::Invalid(
-        "gemv: w_row_stride must be >= the row's bytes and a multiple of 16 (F32, F16, BF16, Q4_K), 4 (Q2_K) or 2");
-  const size_t x_align = p.wtype == GgmlType::Q8_0 ? 2 : 4;
-  if (reinterpret_cast<uintptr_t>(p.x) % x_align != 0 || p.x_stride % x_align != 0)
-    return Status::Invalid("gemv: x misaligned");
-  if (reinterpret_cast<uintptr_t>(p.y) % 4 != 0) return Status::Invalid("gemv: y misaligned");
+  if (Status s = detail::check_layout(p.wtype, p.w, p.w_row_stride, p.x, p.x_stride, p.y, p.K); !s.ok()) return s;
   if (p.y_stride != 0 && p.y_stride < p.M) return Status::Invalid("gemv: y_stride < M");
-  int dev = 0, sms = 0, max_smem = 0;
-  DSK_CUDA_RETURN_IF_ERROR(cudaGetDevice(&dev));
-  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  DSK_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  int sms = 0, max_smem = 0;
+  if (Status s = detail::device_limits(sms, max_smem); !s.ok()) return s;
   using namespace dsk::quant;
   switch (p.wtype) {
     case GgmlType::F32: return detail::launch_n<block_f32>(p, sms, max_smem, stream);
@@ -889,6 +1008,43 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
     case GgmlType::Q6_K: return detail::launch_n<block_q6_K>(p, sms, max_smem, stream);
     case GgmlType::Q2_K: return detail::launch_n<block_q2_K>(p, sms, max_smem, stream);
     case GgmlType::IQ2_XXS: return detail::launch_n<block_iq2_xxs>(p, sms, max_smem, stream);
+    default: return Status::Unsupported("gemv: weight type");
+  }
+}
+
+// The expert GEMV of IndexedParams on `stream`. Never allocates or synchronizes; ids are read on
+// the device.
+inline Status launch_indexed(const IndexedParams& p, cudaStream_t stream) {
+  const int be = detail::weight_block_elems(p.wtype);
+  if (be == 0) return Status::Unsupported("gemv: weight type");
+  if (p.T < 0 || p.k < 0 || p.M < 0 || p.K < 0 || p.n_expert < 0) return Status::Invalid("gemv: negative size");
+  if (p.K % be != 0) return Status::Unsupported("gemv: K is not a multiple of the weight block");
+  const int64_t pairs = static_cast<int64_t>(p.T) * p.k;
+  if (pairs == 0 || p.M == 0) return Status::Ok();
+  if (p.n_expert == 0) return Status::Invalid("gemv: n_expert = 0");
+  if (pairs * p.M > INT32_MAX / 2) return Status::Unsupported("gemv: pairs * M too large");
+  if (!p.w || !p.x || !p.y || !p.ids) return Status::Invalid("gemv: null pointer");
+  if (p.ids_stride != 0 && p.ids_stride < p.k) return Status::Invalid("gemv: ids_stride < k");
+  if (p.y_pair_stride != 0 && p.y_pair_stride < p.M) return Status::Invalid("gemv: y_pair_stride < M");
+  if (Status s = detail::check_layout(p.wtype, p.w, p.w_row_stride, p.x, p.x_stride, p.y, p.K); !s.ok()) return s;
+  const size_t row_bytes = static_cast<size_t>(p.K / be) * detail::weight_block_bytes(p.wtype);
+  const size_t rs = p.w_row_stride ? p.w_row_stride : row_bytes;
+  if (p.expert_bytes != 0 && (p.expert_bytes < rs * static_cast<size_t>(p.M) || p.expert_bytes % 16 != 0))
+    return Status::Invalid("gemv: expert_bytes must be >= M rows and a multiple of 16");
+  if (p.expert_bytes == 0 && (rs * static_cast<size_t>(p.M)) % 16 != 0)
+    return Status::Invalid("gemv: M rows of an expert are not a multiple of 16 bytes: give expert_bytes");
+  int sms = 0, max_smem = 0;
+  if (Status s = detail::device_limits(sms, max_smem); !s.ok()) return s;
+  using namespace dsk::quant;
+  switch (p.wtype) {
+    case GgmlType::F32: return detail::launch_indexed_typed<block_f32>(p, sms, max_smem, stream);
+    case GgmlType::F16: return detail::launch_indexed_typed<block_f16>(p, sms, max_smem, stream);
+    case GgmlType::BF16: return detail::launch_indexed_typed<block_bf16>(p, sms, max_smem, stream);
+    case GgmlType::Q8_0: return detail::launch_indexed_typed<block_q8_0>(p, sms, max_smem, stream);
+    case GgmlType::Q4_K: return detail::launch_indexed_typed<block_q4_K>(p, sms, max_smem, stream);
+    case GgmlType::Q6_K: return detail::launch_indexed_typed<block_q6_K>(p, sms, max_smem, stream);
+    case GgmlType::Q2_K: return detail::launch_indexed_typed<block_q2_K>(p, sms, max_smem, stream);
+    case GgmlType::IQ2_XXS: return detail::launch_indexed_typed<block_iq2_xxs>(p, sms, max_smem, stream);
     default: return Status::Unsupported("gemv: weight type");
   }
 }
