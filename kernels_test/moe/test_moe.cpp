@@ -4,6 +4,7 @@
 
 #include "../quant/quant_test_util.hpp"
 #include "catch.hpp"
+#include "moe_test_util.hpp"
 #include "compare.hpp"
 #include "dsk/ops/ops.hpp"
 #include "reference/moe.hpp"
@@ -12,35 +13,10 @@
 using namespace dsk;
 using namespace dsk::quant;
 using dsk::quant::test::Rng;
+using dsk::test::moe_util::Mat;
+using dsk::test::moe_util::make;
 
 namespace {
-
-// A stack of n matrices of M rows x K, as stored bytes, and its dequantized values.
-struct Mat {
-  GgmlType type;
-  int64_t K, M, n;
-  std::vector<uint8_t> bytes;
-  std::vector<float> deq;  // [n, M, K]
-};
-
-Mat make(Rng& rng, GgmlType t, int64_t K, int64_t M, int64_t n, float sigma) {
-  Mat m{t, K, M, n, {}, std::vector<float>(n * M * K)};
-  const size_t rb = ref::row_bytes(t, K);
-  m.bytes.resize(rb * M * n);
-  if (t == GgmlType::IQ2_XXS) {
-    auto* b = reinterpret_cast<block_iq2_xxs*>(m.bytes.data());
-    for (size_t i = 0; i < m.bytes.size() / sizeof(block_iq2_xxs); ++i) {
-      b[i] = iq2_xxs_random_block(rng.state);
-      b[i].d = f16::from_float(rng.uniform(-0.01f, 0.01f));
-    }
-  } else {
-    std::vector<float> f(n * M * K);
-    for (float& v : f) v = rng.normal() * sigma;
-    for (int64_t r = 0; r < n * M; ++r) ref::quantize_row(t, f.data() + r * K, m.bytes.data() + r * rb, K);
-  }
-  for (int64_t r = 0; r < n * M; ++r) ref::dequantize_row(t, m.bytes.data() + r * rb, m.deq.data() + r * K, K);
-  return m;
-}
 
 // What the activation becomes after quantization to the weight's activation type.
 std::vector<double> act(GgmlType wtype, const std::vector<float>& x) {

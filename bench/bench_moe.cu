@@ -1,0 +1,160 @@
+// dsk-bench-moe: the MoE layer (dsk/moe/moe_cuda.cuh, dsk::moe::launch) at decode sizes on the
+// DeepSeek-V3 layer shape (7168 x 2048 experts, 256 experts, top-8, one shared expert) and the
+// V4-Flash shape (4096 x 2048, 256 experts, top-6, one shared expert, clamp and weight before
+// down), in the 2-bit mix of real files (IQ2_XXS gate/up, Q2_K down) and in Q8_0.
+//
+// Method (docs/performance.md): weight stacks of pseudo-random bytes (all 256 experts, GBs: never
+// L2-resident), the shared expert rotated over 8 copies; per launch fresh ids (k distinct experts
+// per token, host-drawn) and weights; R launches captured in one CUDA graph (bench_util's
+// time_graph), 3 warm-ups, median of --runs graph runs / R. Bytes counted: the weights of the
+// selected experts (distinct per launch) and of the shared expert, read once; % against the read
+// bandwidth measured in the same run.
+// Usage: dsk-bench-moe [--runs N]   (N >= 20, default 30)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "dsk/moe/moe_cuda.cuh"
+
+namespace {
+
+using dsk::GgmlType;
+using dsk::bench::DeviceBuffer;
+
+struct Config {
+  const char* name;
+  int64_t n_embd, n_ff;
+  int n_expert, k;
+  int64_t n_ff_shared;
+  GgmlType gate_up, down;
+  bool v4;
+};
+
+size_t row_bytes(GgmlType t, int64_t K) {
+  const dsk::GgmlTypeInfo& ti = dsk::ggml_type_info(t);
+  return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
+}
+size_t up16(size_t b) { return (b + 15) / 16 * 16; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 30;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
+      runs = std::atoi(argv[++i]);
+    } else {
+      std::printf("usage: dsk-bench-moe [--runs N]   (N >= 20)\n");
+      return !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help") ? 0 : 2;
+    }
+  }
+  if (runs < 20) {
+    std::fprintf(stderr, "dsk-bench-moe: --runs must be >= 20\n");
+    return 2;
+  }
+  try {
+    cudaDeviceProp prop{};
+    DSK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    const double bw = dsk::bench::measure_read_bandwidth(prop.multiProcessorCount).gb_per_s;
+    std::printf("GPU: %s, %d SMs, L2 %d MB; read_bw %.1f GB/s (this run); median of %d graph runs\n\n", prop.name,
+                prop.multiProcessorCount, prop.l2CacheSize >> 20, bw, runs);
+    const Config configs[] = {
+        {"DeepSeek-V3 layer, 2-bit (IQ2_XXS gate/up, Q2_K down)", 7168, 2048, 256, 8, 2048, GgmlType::IQ2_XXS,
+         GgmlType::Q2_K, false},
+        {"DeepSeek-V3 layer, Q8_0", 7168, 2048, 256, 8, 2048, GgmlType::Q8_0, GgmlType::Q8_0, false},
+        {"DeepSeek-V4-Flash layer, 2-bit (IQ2_XXS gate/up, Q2_K down)", 4096, 2048, 256, 6, 2048, GgmlType::IQ2_XXS,
+         GgmlType::Q2_K, true},
+        {"DeepSeek-V4-Flash layer, Q8_0", 4096, 2048, 256, 6, 2048, GgmlType::Q8_0, GgmlType::Q8_0, true},
+    };
+    std::printf("| layer | T | launches/graph | MB/launch | us/launch | GB/s | %% read_bw |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    std::mt19937_64 rng(7);
+    for (const Config& c : configs) {
+      const size_t gu_row = row_bytes(c.gate_up, c.n_embd), d_row = row_bytes(c.down, c.n_ff);
+      const size_t gu_exp = up16(gu_row * c.n_ff), d_exp = up16(d_row * c.n_embd);
+      DeviceBuffer gate(gu_exp * c.n_expert), up(gu_exp * c.n_expert), down(d_exp * c.n_expert);
+      dsk::bench::fill_random_bytes(gate.as(), gate.bytes(), 1);
+      dsk::bench::fill_random_bytes(up.as(), up.bytes(), 2);
+      dsk::bench::fill_random_bytes(down.as(), down.bytes(), 3);
+      constexpr int kSharedCopies = 8;
+      const size_t sgu = up16(row_bytes(c.gate_up, c.n_embd) * c.n_ff_shared), sd = up16(row_bytes(c.down, c.n_ff_shared) * c.n_embd);
+      DeviceBuffer sgate(sgu * kSharedCopies), sup(sgu * kSharedCopies), sdown(sd * kSharedCopies);
+      dsk::bench::fill_random_bytes(sgate.as(), sgate.bytes(), 4);
+      dsk::bench::fill_random_bytes(sup.as(), sup.bytes(), 5);
+      dsk::bench::fill_random_bytes(sdown.as(), sdown.bytes(), 6);
+      for (int T : {1, 4}) {
+        const int R = 20;  // launches per graph, each with its own ids
+        std::vector<int32_t> ids(static_cast<size_t>(R) * T * c.k);
+        std::vector<size_t> distinct(R);
+        for (int r = 0; r < R; ++r) {
+          std::set<int32_t> used;
+          for (int t = 0; t < T; ++t) {
+            std::vector<int32_t> perm(c.n_expert);
+            std::iota(perm.begin(), perm.end(), 0);
+            for (int j = 0; j < c.k; ++j) {
+              std::uniform_int_distribution<int> pick(j, c.n_expert - 1);
+              std::swap(perm[j], perm[pick(rng)]);
+              ids[(static_cast<size_t>(r) * T + t) * c.k + j] = perm[j];
+              used.insert(perm[j]);
+            }
+          }
+          distinct[r] = used.size();
+        }
+        DeviceBuffer d_ids(ids.size() * 4), d_w(ids.size() * 4), d_x(static_cast<size_t>(T) * c.n_embd * 4),
+            d_y(static_cast<size_t>(T) * c.n_embd * 4);
+        DSK_CUDA_CHECK(cudaMemcpy(d_ids.as(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+        dsk::bench::fill_uniform(d_w.as<float>(), ids.size(), 8, 0.05f, 0.3f);
+        dsk::bench::fill_uniform(d_x.as<float>(), static_cast<size_t>(T) * c.n_embd, 9, -1.0f, 1.0f);
+        dsk::moe::Params p;
+        p.T = T;
+        p.n_embd = c.n_embd;
+        p.n_ff = c.n_ff;
+        p.n_expert = c.n_expert;
+        p.k = c.k;
+        p.x = d_x.as<float>();
+        p.y = d_y.as<float>();
+        p.gate = {c.gate_up, gate.as(), 0, gu_exp};
+        p.up = {c.gate_up, up.as(), 0, gu_exp};
+        p.down = {c.down, down.as(), 0, d_exp};
+        p.clamp = c.v4;
+        p.weight_before_down = c.v4;
+        p.n_ff_shared = c.n_ff_shared;
+        p.shared_clamp = c.v4;
+        const size_t wsb = dsk::moe::workspace_size(p);
+        DeviceBuffer ws(wsb);
+        dsk::bench::Stream st;
+        double bytes = 0;
+        for (int r = 0; r < R; ++r)
+          bytes += static_cast<double>(distinct[r]) * (2.0 * gu_row * c.n_ff + static_cast<double>(d_row) * c.n_embd) +
+                   2.0 * sgu + static_cast<double>(sd);
+        bytes /= R;
+        auto launch = [&](int i) {
+          dsk::moe::Params q = p;
+          q.ids = d_ids.as<int32_t>() + static_cast<size_t>(i % R) * T * c.k;
+          q.weights = d_w.as<float>() + static_cast<size_t>(i % R) * T * c.k;
+          const int sc = i % kSharedCopies;
+          q.gate_shared = {c.gate_up, sgate.as<uint8_t>() + sc * sgu, 0, 0};
+          q.up_shared = {c.gate_up, sup.as<uint8_t>() + sc * sgu, 0, 0};
+          q.down_shared = {c.down, sdown.as<uint8_t>() + sc * sd, 0, 0};
+          DSK_CHECK_STATUS(dsk::moe::launch(q, ws.as(), wsb, st.get()));
+        };
+        const auto tm = dsk::bench::time_graph(launch, R, 3, runs, st.get());
+        const double us = tm.per_launch_us;
+        std::printf("| %s | %d | %d | %.1f | %.2f | %.0f | %.1f |\n", c.name, T, R, bytes / 1e6, us, bytes / (us * 1e3),
+                    100.0 * bytes / (us * 1e3) / bw);
+        std::fflush(stdout);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsk-bench-moe: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

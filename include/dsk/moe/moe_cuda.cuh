@@ -1,0 +1,364 @@
+// dsk/moe/moe_cuda.cuh — CUDA launchers of the MoE family (dsk/moe/moe.hpp): routed experts (+
+// shared experts) for the router's ids / weights, and the dense SwiGLU FFN, bit-identical to
+// dsk::ref::moe::moe / ffn.
+//
+// Per chunk of up to 4 tokens (decode is one chunk; longer T runs chunk after chunk — a correct
+// but slow path until the grouped prefill GEMM exists):
+//   1. x quantized once per activation type the weights need (gemv::quantize_act; F32 weights use
+//      x itself);
+//   2. gate and up of every (token, slot) pair: gemv::launch_indexed on the 3-D expert stacks (the
+//      expert id read on the device);
+//   3. h = swiglu(g, u) (clamped when clamp; times the routing weight when weight_before_down),
+//      then h quantized to the down projection's activation type;
+//   4. down of every pair: launch_indexed with one activation row per pair;
+//   5. y = the slots' down outputs combined in slot order (fp::fma(w, d, acc), or fp::add after a
+//      weight applied before down), plus the shared experts' FFN (steps 1-4 as plain GEMVs over the
+//      chunk's tokens, N = T) by fp::add.
+// Every step is one of the reference's formulas in the reference's order (GEMV rows in the
+// canonical order, quantize_block bytes, swiglu, the slot-order sum), so y has the reference's
+// bits. Differences from the reference, by necessity: an expert id outside [0, n_expert) cannot
+// be reported from the device, so that slot's outputs are NaN (the reference returns an error).
+//
+// Scratch: workspace_size(p) bytes, caller-provided; launchers never allocate or synchronize and
+// can be captured in a CUDA graph. Weights: as gemv::launch (16-byte aligned stacks, row strides at
+// the block's natural alignment), expert_bytes a multiple of 16.
+#pragma once
+
+#include "dsk/moe/moe.hpp"
+
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "dsk/gemv/gemv.hpp"
+#include "dsk/gemv/quantize_act.hpp"
+#include "dsk/ops/ops.hpp"
+
+namespace dsk::moe {
+
+namespace cuda_detail {
+
+inline constexpr int kChunk = 4;  // tokens per chunk (gemv's N limit)
+inline constexpr int kThreads = 256;
+
+inline GgmlType act_type(GgmlType w) {
+  switch (w) {
+    case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::IQ2_XXS: return GgmlType::Q8_K;
+    default: return GgmlType::F32;
+  }
+}
+inline size_t act_row_bytes(GgmlType a, int64_t K) {
+  if (a == GgmlType::F32) return static_cast<size_t>(K) * 4;
+  const GgmlTypeInfo& ti = ggml_type_info(a);
+  return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
+}
+inline size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+inline bool k_ok(GgmlType w, int64_t K) {
+  const int be = gemv::detail::weight_block_elems(w);
+  const GgmlType a = act_type(w);
+  const int ae = a == GgmlType::F32 ? 1 : static_cast<int>(ggml_type_info(a).block_elems);
+  return be > 0 && K % be == 0 && K % ae == 0;
+}
+
+inline Status check_shapes(const Tensor& gate, const Tensor& up, const Tensor& down, int64_t n_embd, int64_t n_ff) {
+  if (!k_ok(gate.type, n_embd) || !k_ok(up.type, n_embd)) return Status::Invalid("moe: n_embd not a multiple of the gate/up block");
+  if (!k_ok(down.type, n_ff)) return Status::Invalid("moe: n_ff not a multiple of the down block");
+  return Status::Ok();
+}
+
+// Workspace of one FFN pass over P activation rows (pairs): g, u (h in place of g), h quantized, d.
+struct FfnLayout {
+  size_t g, u, hq, d, total;
+};
+inline FfnLayout ffn_layout(int64_t P, int64_t n_ff, int64_t n_embd, GgmlType down) {
+  FfnLayout l{};
+  size_t o = 0;
+  l.g = o; o += align256(static_cast<size_t>(P * n_ff) * 4);
+  l.u = o; o += align256(static_cast<size_t>(P * n_ff) * 4);
+  l.hq = o; o += align256(static_cast<size_t>(P) * act_row_bytes(act_type(down), n_ff));
+  l.d = o; o += align256(static_cast<size_t>(P * n_embd) * 4);
+  l.total = o;
+  return l;
+}
+
+// The x rows of a chunk in each activation type (Q8_0, Q8_K; F32 is x itself).
+struct XLayout {
+  size_t q80, q8k, total;
+};
+inline XLayout x_layout(int64_t n_embd) {
+  XLayout l{};
+  size_t o = 0;
+  l.q80 = o; o += align256(kChunk * act_row_bytes(GgmlType::Q8_0, n_embd / 32 * 32));
+  l.q8k = o; o += align256(kChunk * act_row_bytes(GgmlType::Q8_K, n_embd / 256 * 256));
+  l.total = o;
+  return l;
+}
+
+// h = swiglu(g, u) (clamped), times the pair's routing weight when w != nullptr; in place of g.
+__global__ void __launch_bounds__(kThreads) swiglu_pairs_kernel(float* g, const float* u, int64_t P, int64_t n,
+                                                                const float* w, int64_t w_stride, int k, bool clamp,
+                                                                float limit) {
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < P * n; i += int64_t{gridDim.x} * kThreads) {
+    const int64_t pr = i / n;
+    float h = clamp ? ops::swiglu_clamped(g[i], u[i], limit) : ops::swiglu(g[i], u[i]);
+    if (w) h = fp::mul(h, w[(pr / k) * w_stride + pr % k]);
+    g[i] = h;
+  }
+}
+
+// y[t] = sum over slots j in order of d[t * k + j] (fma with the weight, or add), + s[t].
+__global__ void __launch_bounds__(kThreads) combine_kernel(const float* d, const float* w, int64_t w_stride, int k,
+                                                           bool weight_applied, const float* s, float* y,
+                                                           int64_t y_stride, int T, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < T * n; i += int64_t{gridDim.x} * kThreads) {
+    const int64_t t = i / n, c = i - t * n;
+    float acc = 0.0f;
+    for (int j = 0; j < k; ++j) {
+      const float dv = d[(t * k + j) * n + c];
+      acc = weight_applied ? fp::add(acc, dv) : fp::fma(w[t * w_stride + j], dv, acc);
+    }
+    y[t * y_stride + c] = s ? fp::add(acc, s[t * n + c]) : acc;
+  }
+}
+
+inline unsigned grid_for(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 65536 ? (b > 0 ? b : 1) : 65536);
+}
+
+// x (Tc rows) in activation type a: a pointer and byte stride for the GEMV; quantizes on demand.
+inline Status x_in(GgmlType a, const float* x, int64_t xs, int Tc, int64_t n_embd, uint8_t* ws, const XLayout& xl,
+                   quant::Q8Flavor fl, bool& done80, bool& donek, const void*& ptr, size_t& stride, cudaStream_t st) {
+  if (a == GgmlType::F32) {
+    ptr = x;
+    stride = static_cast<size_t>(xs) * 4;
+    return Status::Ok();
+  }
+  const bool is80 = a == GgmlType::Q8_0;
+  uint8_t* dst = ws + (is80 ? xl.q80 : xl.q8k);
+  ptr = dst;
+  stride = act_row_bytes(a, n_embd);
+  bool& done = is80 ? done80 : donek;
+  if (done) return Status::Ok();
+  gemv::QuantizeParams q;
+  q.type = a;
+  q.x = x;
+  q.x_stride = xs;
+  q.y = dst;
+  q.y_stride = stride;
+  q.K = n_embd;
+  q.N = Tc;
+  q.flavor = fl;
+  done = true;
+  return gemv::quantize_act(q, st);
+}
+
+// One SwiGLU FFN over Tc tokens with plain (2-D) weights: out[t * out_stride + i]. x's quantized
+// rows live at xws (XLayout), the FFN's scratch at fws (FfnLayout).
+inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down, const float* x, int64_t xs, int Tc,
+                        int64_t n_embd, int64_t n_ff, bool clamp, float limit, quant::Q8Flavor fl, uint8_t* xws,
+                        const XLayout& xl, uint8_t* fws, const FfnLayout& fl_, bool& done80, bool& donek, float* out,
+                        int64_t out_stride, cudaStream_t st) {
+  float* g = reinterpret_cast<float*>(fws + fl_.g);
+  float* u = reinterpret_cast<float*>(fws + fl_.u);
+  for (int which = 0; which < 2; ++which) {
+    const Tensor& tw = which ? up : gate;
+    const void* xp = nullptr;
+    size_t xstr = 0;
+    DSK_RETURN_IF_ERROR(x_in(act_type(tw.type), x, xs, Tc, n_embd, xws, xl, fl, done80, donek, xp, xstr, st));
+    gemv::Params gp;
+    gp.wtype = tw.type;
+    gp.w = tw.data;
+    gp.w_row_stride = tw.row_bytes;
+    gp.x = xp;
+    gp.x_stride = xstr;
+    gp.y = which ? u : g;
+    gp.y_stride = n_ff;
+    gp.M = n_ff;
+    gp.K = n_embd;
+    gp.N = Tc;
+    DSK_RETURN_IF_ERROR(gemv::launch(gp, nullptr, 0, st));
+  }
+  swiglu_pairs_kernel<<<grid_for(Tc * n_ff), kThreads, 0, st>>>(g, u, Tc, n_ff, nullptr, 0, 1, clamp, limit);
+  DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
+  const GgmlType ad = act_type(down.type);
+  const void* hp = g;
+  size_t hs = static_cast<size_t>(n_ff) * 4;
+  if (ad != GgmlType::F32) {
+    gemv::QuantizeParams q;
+    q.type = ad;
+    q.x = g;
+    q.x_stride = n_ff;
+    q.y = fws + fl_.hq;
+    q.K = n_ff;
+    q.N = Tc;
+    q.flavor = fl;
+    DSK_RETURN_IF_ERROR(gemv::quantize_act(q, st));
+    hp = fws + fl_.hq;
+    hs = act_row_bytes(ad, n_ff);
+  }
+  gemv::Params dp;
+  dp.wtype = down.type;
+  dp.w = down.data;
+  dp.w_row_stride = down.row_bytes;
+  dp.x = hp;
+  dp.x_stride = hs;
+  dp.y = out;
+  dp.y_stride = out_stride;
+  dp.M = n_embd;
+  dp.K = n_ff;
+  dp.N = Tc;
+  return gemv::launch(dp, nullptr, 0, st);
+}
+
+}  // namespace cuda_detail
+
+// Device scratch bytes launch(p, ...) needs.
+inline size_t workspace_size(const Params& p) {
+  using namespace cuda_detail;
+  const int64_t P = int64_t{kChunk} * p.k;
+  size_t b = x_layout(p.n_embd).total + ffn_layout(P, p.n_ff, p.n_embd, p.down.type).total;
+  if (p.n_ff_shared > 0) b += ffn_layout(kChunk, p.n_ff_shared, p.n_embd, p.down_shared.type).total;
+  return b;
+}
+inline size_t workspace_size(const FfnParams& p) {
+  using namespace cuda_detail;
+  return x_layout(p.n_embd).total + ffn_layout(kChunk, p.n_ff, p.n_embd, p.down.type).total;
+}
+
+// Routed (+ shared) experts, y = moe(x) for every token (see the header comment).
+inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  using namespace cuda_detail;
+  if (Status s = validate(p); !s.ok()) return s;
+  if (Status s = check_shapes(p.gate, p.up, p.down, p.n_embd, p.n_ff); !s.ok()) return s;
+  if (p.n_ff_shared > 0)
+    if (Status s = check_shapes(p.gate_shared, p.up_shared, p.down_shared, p.n_embd, p.n_ff_shared); !s.ok()) return s;
+  if (p.T == 0) return Status::Ok();
+  if (workspace_bytes < workspace_size(p) || !workspace) return Status::Workspace("moe: workspace too small");
+  if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return Status::Invalid("moe: workspace must be 256-byte aligned");
+  uint8_t* ws = static_cast<uint8_t*>(workspace);
+  const XLayout xl = x_layout(p.n_embd);
+  const int64_t Pmax = int64_t{kChunk} * p.k;
+  const FfnLayout rl = ffn_layout(Pmax, p.n_ff, p.n_embd, p.down.type);
+  uint8_t* rws = ws + xl.total;
+  const FfnLayout sl = ffn_layout(kChunk, p.n_ff_shared > 0 ? p.n_ff_shared : 1, p.n_embd,
+                                  p.n_ff_shared > 0 ? p.down_shared.type : GgmlType::F32);
+  uint8_t* sws = rws + rl.total;
+  const int64_t xs = p.x_stride ? p.x_stride : p.n_embd, ys = p.y_stride ? p.y_stride : p.n_embd;
+  const int64_t is = p.ids_stride ? p.ids_stride : p.k;
+  for (int64_t t0 = 0; t0 < p.T; t0 += kChunk) {
+    const int Tc = static_cast<int>(std::min<int64_t>(kChunk, p.T - t0));
+    const float* x = p.x + t0 * xs;
+    const int32_t* ids = p.ids + t0 * is;
+    const float* w = p.weights + t0 * is;
+    bool done80 = false, donek = false;
+    float* g = reinterpret_cast<float*>(rws + rl.g);
+    float* u = reinterpret_cast<float*>(rws + rl.u);
+    float* d = reinterpret_cast<float*>(rws + rl.d);
+    const int64_t P = int64_t{Tc} * p.k;
+    // 2. gate and up of every pair
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& tw = which ? p.up : p.gate;
+      const void* xp = nullptr;
+      size_t xstr = 0;
+      DSK_RETURN_IF_ERROR(
+          x_in(act_type(tw.type), x, xs, Tc, p.n_embd, ws, xl, p.flavor, done80, donek, xp, xstr, stream));
+      gemv::IndexedParams ip;
+      ip.wtype = tw.type;
+      ip.w = tw.data;
+      ip.w_row_stride = tw.row_bytes;
+      ip.expert_bytes = tw.expert_bytes;
+      ip.n_expert = p.n_expert;
+      ip.x = xp;
+      ip.x_stride = xstr;
+      ip.T = Tc;
+      ip.ids = ids;
+      ip.ids_stride = is;
+      ip.k = p.k;
+      ip.y = which ? u : g;
+      ip.M = p.n_ff;
+      ip.K = p.n_embd;
+      DSK_RETURN_IF_ERROR(gemv::launch_indexed(ip, stream));
+    }
+    // 3. h, quantized for down
+    swiglu_pairs_kernel<<<grid_for(P * p.n_ff), kThreads, 0, stream>>>(
+        g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k, p.clamp, p.limit);
+    DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
+    const GgmlType ad = act_type(p.down.type);
+    const void* hp = g;
+    size_t hs = static_cast<size_t>(p.n_ff) * 4;
+    if (ad != GgmlType::F32) {
+      gemv::QuantizeParams q;
+      q.type = ad;
+      q.x = g;
+      q.x_stride = p.n_ff;
+      q.y = rws + rl.hq;
+      q.K = p.n_ff;
+      q.N = static_cast<int>(P);
+      q.flavor = p.flavor;
+      DSK_RETURN_IF_ERROR(gemv::quantize_act(q, stream));
+      hp = rws + rl.hq;
+      hs = act_row_bytes(ad, p.n_ff);
+    }
+    // 4. down of every pair (activation row = the pair)
+    gemv::IndexedParams dp;
+    dp.wtype = p.down.type;
+    dp.w = p.down.data;
+    dp.w_row_stride = p.down.row_bytes;
+    dp.expert_bytes = p.down.expert_bytes;
+    dp.n_expert = p.n_expert;
+    dp.x = hp;
+    dp.x_stride = hs;
+    dp.T = Tc;
+    dp.ids = ids;
+    dp.ids_stride = is;
+    dp.k = p.k;
+    dp.act_per_pair = true;
+    dp.y = d;
+    dp.M = p.n_embd;
+    dp.K = p.n_ff;
+    DSK_RETURN_IF_ERROR(gemv::launch_indexed(dp, stream));
+    // shared experts
+    float* s = nullptr;
+    if (p.n_ff_shared > 0) {
+      s = reinterpret_cast<float*>(sws + sl.d);
+      DSK_RETURN_IF_ERROR(ffn_chunk(p.gate_shared, p.up_shared, p.down_shared, x, xs, Tc, p.n_embd, p.n_ff_shared,
+                                    p.shared_clamp, p.limit, p.flavor, ws, xl, sws, sl, done80, donek, s, p.n_embd,
+                                    stream));
+    }
+    // 5. combine
+    combine_kernel<<<grid_for(Tc * p.n_embd), kThreads, 0, stream>>>(d, w, is, p.k, p.weight_before_down, s,
+                                                                      p.y + t0 * ys, ys, Tc, p.n_embd);
+    DSK_RETURN_IF_LAUNCH_FAILED("moe::combine_kernel");
+  }
+  return Status::Ok();
+}
+
+// Dense SwiGLU FFN, y = ffn(x) for every token.
+inline Status launch(const FfnParams& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  using namespace cuda_detail;
+  if (Status s = validate(p); !s.ok()) return s;
+  if (Status s = check_shapes(p.gate, p.up, p.down, p.n_embd, p.n_ff); !s.ok()) return s;
+  if (p.T == 0) return Status::Ok();
+  if (workspace_bytes < workspace_size(p) || !workspace) return Status::Workspace("ffn: workspace too small");
+  if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return Status::Invalid("ffn: workspace must be 256-byte aligned");
+  uint8_t* ws = static_cast<uint8_t*>(workspace);
+  const XLayout xl = x_layout(p.n_embd);
+  const FfnLayout fl = ffn_layout(kChunk, p.n_ff, p.n_embd, p.down.type);
+  const int64_t xs = p.x_stride ? p.x_stride : p.n_embd, ys = p.y_stride ? p.y_stride : p.n_embd;
+  for (int64_t t0 = 0; t0 < p.T; t0 += kChunk) {
+    const int Tc = static_cast<int>(std::min<int64_t>(kChunk, p.T - t0));
+    bool done80 = false, donek = false;
+    DSK_RETURN_IF_ERROR(ffn_chunk(p.gate, p.up, p.down, p.x + t0 * xs, xs, Tc, p.n_embd, p.n_ff, p.clamp, p.limit,
+                                  p.flavor, ws, xl, ws + xl.total, fl, done80, donek, p.y + t0 * ys, ys, stream));
+  }
+  return Status::Ok();
+}
+
+}  // namespace dsk::moe
+
+#endif  // __CUDACC__

@@ -1,0 +1,22 @@
+// Device side of test_moe_gpu: run dsk::moe::launch (dsk/moe/moe_cuda.cuh) on Params that hold
+// HOST pointers; weights, activations, ids and routing weights are mirrored to the device, the
+// output is poisoned, the launcher runs on the default stream with a fresh workspace, the output
+// comes back. Returns the launcher's Status; throws on CUDA errors.
+#pragma once
+
+#include <cstddef>
+
+#include "dsk/core/status.hpp"
+#include "dsk/moe/moe.hpp"
+
+namespace dsk::test::gpu_moe {
+
+// Bytes of each weight stack (the mirror needs sizes; Params carries only pointers).
+struct Sizes {
+  size_t gate = 0, up = 0, down = 0, gate_shared = 0, up_shared = 0, down_shared = 0;
+};
+
+Status moe(const moe::Params& host, const Sizes& sizes, bool graph = false);
+Status ffn(const moe::FfnParams& host, const Sizes& sizes);
+
+}  // namespace dsk::test::gpu_moe
