@@ -78,8 +78,8 @@ struct Params {
 // Scratch bytes launch() needs for p (0 today: every supported shape runs without scratch).
 inline size_t workspace_size(const Params&) { return 0; }
 
-// Expert GEMV (MoE): P = T * k pairs; pair p = t * k + j multiplies expert e = ids[t * ids_stride
-// + j] of a 3-D weight stack (expert e at w + e * expert_bytes, M rows of K) with activation row t
+// Expert GEMV (MoE; MLA's per-head matrices with ids = nullptr, expert j for slot j): P = T * k
+// pairs; pair p = t * k + j multiplies expert e = ids[t * ids_stride + j] of a 3-D weight stack (expert e at w + e * expert_bytes, M rows of K) with activation row t
 // (act_per_pair: row p) of x, into y[p * y_pair_stride + 0 .. M). Each row in the canonical order,
 // so pair p's output has the bits of a plain launch on expert e with that activation row. An id
 // outside [0, n_expert) gives a row of NaN (nothing of it is read). The staged activation rows
@@ -526,6 +526,7 @@ struct KernelArgs {
   // Indexed (expert) mode, ids != nullptr (launch_indexed): row m is row m % M_pair of pair
   // m / M_pair = t * ids_k + j, whose matrix is expert ids[t * ids_stride + j] at w + id *
   // expert_bytes; its activation row is t (act_per_pair: the pair); y[pair * y_pair_stride + row].
+  int indexed;               // the mode flag (ids may be null: expert j for slot j)
   const int32_t* ids;
   int64_t ids_stride;
   int ids_k, n_expert, M_pair, act_per_pair;
@@ -541,10 +542,10 @@ struct RowRef {
   float* y;
 };
 __device__ __forceinline__ RowRef row_ref(const KernelArgs& p, int m) {
-  if (!p.ids) return {reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m) * p.w_row_stride, 0, p.y + m};
+  if (!p.indexed) return {reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(m) * p.w_row_stride, 0, p.y + m};
   const int pair = m / p.M_pair, mm = m - pair * p.M_pair;
   const int t = pair / p.ids_k, j = pair - t * p.ids_k;
-  const int32_t e = p.ids[t * p.ids_stride + j];
+  const int32_t e = p.ids ? p.ids[t * p.ids_stride + j] : j;
   const bool ok = e >= 0 && e < p.n_expert;
   return {ok ? reinterpret_cast<uintptr_t>(p.w) + static_cast<uintptr_t>(e) * p.expert_bytes +
                    static_cast<uintptr_t>(mm) * p.w_row_stride
@@ -807,6 +808,7 @@ Status plan(const Params& pr, int sms, int max_smem, int N, int max_warps, Plan&
   a.r32 = 32 - a.q32 * a.L;
   const int tab = std::is_same_v<W, block_iq2_xxs> ? 2048 + 128 : 0;
   a.act_rows = act_rows > 0 ? act_rows : N;
+  a.indexed = 0;
   a.ids = nullptr;
   a.ids_stride = 0;
   a.ids_k = 1;
@@ -967,6 +969,7 @@ Status launch_indexed_typed(const IndexedParams& ip, int sms, int max_smem, cuda
   KernelArgs& a = pl.args;
   const size_t row_stride = a.w_row_stride;
   const size_t row_bytes = static_cast<size_t>(ip.K / T::elems) * sizeof(W);
+  a.indexed = 1;
   a.ids = ip.ids;
   a.ids_stride = ip.ids_stride ? ip.ids_stride : ip.k;
   a.ids_k = ip.k;
@@ -1023,16 +1026,18 @@ inline Status launch_indexed(const IndexedParams& p, cudaStream_t stream) {
   if (pairs == 0 || p.M == 0) return Status::Ok();
   if (p.n_expert == 0) return Status::Invalid("gemv: n_expert = 0");
   if (pairs * p.M > INT32_MAX / 2) return Status::Unsupported("gemv: pairs * M too large");
-  if (!p.w || !p.x || !p.y || !p.ids) return Status::Invalid("gemv: null pointer");
+  if (!p.w || !p.x || !p.y) return Status::Invalid("gemv: null pointer");
+  if (!p.ids && p.k > p.n_expert) return Status::Invalid("gemv: identity ids need k <= n_expert");
   if (p.ids_stride != 0 && p.ids_stride < p.k) return Status::Invalid("gemv: ids_stride < k");
   if (p.y_pair_stride != 0 && p.y_pair_stride < p.M) return Status::Invalid("gemv: y_pair_stride < M");
   if (Status s = detail::check_layout(p.wtype, p.w, p.w_row_stride, p.x, p.x_stride, p.y, p.K); !s.ok()) return s;
   const size_t row_bytes = static_cast<size_t>(p.K / be) * detail::weight_block_bytes(p.wtype);
   const size_t rs = p.w_row_stride ? p.w_row_stride : row_bytes;
-  if (p.expert_bytes != 0 && (p.expert_bytes < rs * static_cast<size_t>(p.M) || p.expert_bytes % 16 != 0))
-    return Status::Invalid("gemv: expert_bytes must be >= M rows and a multiple of 16");
-  if (p.expert_bytes == 0 && (rs * static_cast<size_t>(p.M)) % 16 != 0)
-    return Status::Invalid("gemv: M rows of an expert are not a multiple of 16 bytes: give expert_bytes");
+  // Experts keep their blocks at the natural alignment, as rows do (launch()'s stride rule).
+  const size_t ea = detail::weight_block_bytes(p.wtype) % 16 == 0 ? 16 : detail::weight_block_bytes(p.wtype) % 4 == 0 ? 4 : 2;
+  const size_t eb = p.expert_bytes ? p.expert_bytes : rs * static_cast<size_t>(p.M);
+  if (eb < rs * static_cast<size_t>(p.M) || eb % ea != 0)
+    return Status::Invalid("gemv: expert_bytes must be >= M rows and keep the blocks' natural alignment");
   int sms = 0, max_smem = 0;
   if (Status s = detail::device_limits(sms, max_smem); !s.ok()) return s;
   using namespace dsk::quant;
