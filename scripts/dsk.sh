@@ -122,7 +122,7 @@ case "$mode" in
     fi
     set -e
     bench_rc=0
-    for b in kernels gemv router ops moe; do
+    for b in kernels gemv router ops moe attention; do
       if [ -x "build-gpu/bench/dsk-bench-$b" ]; then
         "build-gpu/bench/dsk-bench-$b" >"$out/bench-$b.md" 2>&1 || bench_rc=$?
       fi

@@ -1,0 +1,45 @@
+// Host wrapper of test_attention_gpu around dsk/attention/attention_cuda.cuh.
+#include "attention_gpu_kernels.hpp"
+#include "device_mirror.cuh"
+#include "dsk/attention/attention_cuda.cuh"
+
+namespace dsk::test::gpu_attention {
+
+Status mla(const attention::MlaParams& h, const Sizes& sz, bool graph) {
+  if (!attention::validate(h).ok()) return attention::launch(h, nullptr, 0, nullptr);
+  DeviceMirror m;
+  attention::MlaParams d = h;
+  d.q = m.in(h.q, sz.q);
+  d.cache = m.in(static_cast<const uint8_t*>(h.cache), sz.cache);
+  d.k_b = m.in(static_cast<const uint8_t*>(h.k_b), sz.k_b);
+  d.v_b = m.in(static_cast<const uint8_t*>(h.v_b), sz.v_b);
+  d.out = m.out(h.out, sz.out);
+  const size_t wb = attention::workspace_size(d);
+  void* ws = nullptr;
+  DSK_CUDA_CHECK(cudaMalloc(&ws, wb ? wb : 256));
+  Status s;
+  if (graph) {
+    cudaStream_t st;
+    DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    cudaGraph_t g;
+    DSK_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    s = attention::launch(d, ws, wb, st);
+    DSK_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+    if (s.ok()) {
+      cudaGraphExec_t ge;
+      DSK_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+      DSK_CUDA_CHECK(cudaGraphLaunch(ge, st));
+      DSK_CUDA_CHECK(cudaStreamSynchronize(st));
+      cudaGraphExecDestroy(ge);
+    }
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(st);
+  } else {
+    s = attention::launch(d, ws, wb, nullptr);
+  }
+  m.download();
+  cudaFree(ws);
+  return s;
+}
+
+}  // namespace dsk::test::gpu_attention
