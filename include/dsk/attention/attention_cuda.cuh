@@ -6,10 +6,10 @@
 //   1. q_nope of every head quantized (gemv::quantize_act) and q~ = W_UK_h^T q_nope_h for all heads
 //      by gemv::launch_indexed with identity ids (expert h = head h), written into Q^ rows of Dp
 //      floats at rope_dims; q_rope and the zero padding written by q_hat_kernel;
-//   2. flash decoding: one block per (head, chunk of kChunk = 256 cache rows): scores as the F32 row
-//      dot of the padded cache row with Q^ (lane c: blocks of its chunk of the row, 32-element fma
-//      chains, then warp_tree32: order::row_sum), m_c by max_num, e_j, l_c and o_c[d] summed over j
-//      ascending; (m_c, l_c, o_c) to the workspace;
+//   2. flash decoding: one block per (chunk of kChunk = 256 cache rows, group of 8 heads, which
+//      share every cache read): scores as the F32 row dot of the padded cache row with Q^ (lane c:
+//      blocks of its chunk of the row, 32-element fma chains, then warp_tree32: order::row_sum),
+//      m_c by max_num, e_j, l_c and o_c[d] summed over j ascending; (m_c, l_c, o_c) to the workspace;
 //   3. merge_kernel: chunks ascending, M, L and O as the reference, o = O / L;
 //   4. o quantized and out_h = W_UV_h o by launch_indexed (identity ids).
 // The chunking depends only on the position, so the bits are those of the reference for any T.
@@ -74,71 +74,146 @@ __global__ void __launch_bounds__(kThreads) q_hat_kernel(const float* q, int64_t
   }
 }
 
-// One block per (chunk c, head h) of one token at position pos.
+// Row j's 32-element block b, widened exactly, zeros past D (16-byte loads when `vec`).
 template <int CT>
+__device__ __forceinline__ void load_block(const uint8_t* row, int b, int64_t D, bool vec, float (&w)[32]) {
+  const int64_t c0 = 32 * static_cast<int64_t>(b);
+  if (vec && c0 + 32 <= D) {
+    if constexpr (CT == 0) {
+      const uint4* v = reinterpret_cast<const uint4*>(row + 4 * c0);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const uint4 x = __ldg(v + k);
+        w[4 * k] = __uint_as_float(x.x); w[4 * k + 1] = __uint_as_float(x.y);
+        w[4 * k + 2] = __uint_as_float(x.z); w[4 * k + 3] = __uint_as_float(x.w);
+      }
+    } else {
+      const uint4* v = reinterpret_cast<const uint4*>(row + 2 * c0);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const uint4 x = __ldg(v + k);
+        const uint32_t u[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if constexpr (CT == 1) {
+            w[8 * k + 2 * e] = gemv::detail::cvt_half(u[e] & 0xFFFFu);
+            w[8 * k + 2 * e + 1] = gemv::detail::cvt_half(u[e] >> 16);
+          } else {
+            w[8 * k + 2 * e] = __uint_as_float(u[e] << 16);
+            w[8 * k + 2 * e + 1] = __uint_as_float(u[e] & 0xFFFF0000u);
+          }
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) w[i] = c0 + i < D ? cache_elem<CT>(row, c0 + i) : 0.0f;
+  }
+}
+
+// One block per (chunk c of kChunk rows, group of HG heads) of one token with n rows of context.
+// Scores: a warp per row at a time; lane l widens the row's blocks of its chunk of the row once
+// and runs the 32-element fma chain against each head's Q^ (shared memory, padded to 33 words per
+// block: conflict-free), then warp_tree32 per head (order::row_sum). m_c, e_j, l_c: a warp per
+// head. o_c[h][d]: thread per d, every head of the group from one read of v_j[d].
+template <int CT, int HG>
 __global__ void __launch_bounds__(kThreads) chunk_kernel(const float* qhat, const uint8_t* cache, size_t crb,
                                                          int64_t D, int64_t Dp, int64_t rope, int64_t kv_lora,
-                                                         int64_t n, float scale, float* part_m, float* part_l,
-                                                         float* part_o, int64_t nc) {
-  extern __shared__ float sh[];  // Q^ [Dp], then e [kChunk]
-  float* qs = sh;
-  float* es = sh + Dp;
-  const int64_t c = blockIdx.x, h = blockIdx.y;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t j0 = c * kChunk, j1 = j0 + kChunk < n ? j0 + kChunk : n;
-  for (int64_t d = threadIdx.x; d < Dp; d += kThreads) qs[d] = qhat[h * Dp + d];
-  __syncthreads();
-  // Scores: a warp per row; lane l sums the block results of its chunk of the row (row_sum).
+                                                         int64_t n, int64_t H, float scale, bool vec, float* part_m,
+                                                         float* part_l, float* part_o, int64_t nc) {
+  extern __shared__ float sh[];
   const int nb = static_cast<int>(Dp / 32), L = (nb + 31) / 32;
-  const int b0 = lane * L, b1 = b0 + L < nb ? b0 + L : nb;
-  // Two rows per warp at a time (independent fma chains in flight).
+  float* qs = sh;                        // [HG][nb][33]
+  float* es = sh + HG * nb * 33;         // [HG][kChunk]
+  const int64_t c = blockIdx.x, h0 = static_cast<int64_t>(blockIdx.y) * HG;
+  const int hn = static_cast<int>(H - h0 < HG ? H - h0 : HG);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   constexpr int kWarps = kThreads / 32;
-  for (int64_t j = j0 + warp; j < j1; j += 2 * kWarps) {
-    const int64_t j2 = j + kWarps;
-    const bool two = j2 < j1;
+  const int64_t j0 = c * kChunk, j1 = j0 + kChunk < n ? j0 + kChunk : n;
+  for (int i = threadIdx.x; i < hn * nb * 32; i += kThreads) {
+    const int hh = i / (nb * 32), r = i - hh * nb * 32;
+    qs[(hh * nb + r / 32) * 33 + r % 32] = qhat[(h0 + hh) * Dp + r];
+  }
+  __syncthreads();
+  const int b0 = lane * L, b1 = b0 + L < nb ? b0 + L : nb;
+  for (int64_t j = j0 + warp; j < j1; j += kWarps) {
     const uint8_t* row = cache + static_cast<size_t>(j) * crb;
-    const uint8_t* row2 = cache + static_cast<size_t>(two ? j2 : j) * crb;
-    float acc = 0.0f, acc2 = 0.0f;
+    float acc[HG];
+#pragma unroll
+    for (int hh = 0; hh < HG; ++hh) acc[hh] = 0.0f;
     for (int b = b0; b < b1; ++b) {
-      float r = 0.0f, r2 = 0.0f;
-#pragma unroll 8
-      for (int i = 0; i < 32; ++i) {
-        const int64_t col = 32 * b + i;
-        const float w = col < D ? cache_elem<CT>(row, col) : 0.0f;
-        const float w2 = col < D ? cache_elem<CT>(row2, col) : 0.0f;
-        r = fp::fma(w, qs[col], r);
-        r2 = fp::fma(w2, qs[col], r2);
+      float w[32];
+      load_block<CT>(row, b, D, vec, w);
+#pragma unroll
+      for (int hh = 0; hh < HG; ++hh) {
+        if (hh < hn) {
+          const float* qb = qs + (hh * nb + b) * 33;
+          float r = 0.0f;
+#pragma unroll
+          for (int i = 0; i < 32; ++i) r = fp::fma(w[i], qb[i], r);
+          acc[hh] = fp::add(acc[hh], r);
+        }
       }
-      acc = fp::add(acc, r);
-      acc2 = fp::add(acc2, r2);
     }
-    const float s = fp::mul(scale, order::warp_tree32(acc));
-    const float s2 = fp::mul(scale, order::warp_tree32(acc2));
+#pragma unroll
+    for (int hh = 0; hh < HG; ++hh) {
+      const float s = fp::mul(scale, order::warp_tree32(acc[hh]));
+      if (lane == 0 && hh < hn) es[hh * kChunk + (j - j0)] = s;
+    }
+  }
+  __syncthreads();
+  const int64_t rows = j1 - j0;
+  for (int hh = warp; hh < hn; hh += kWarps) {  // a warp per head: m_c, e_j, l_c
+    float* e = es + hh * kChunk;
+    float m = fp::from_bits(0xff800000u);
+    for (int64_t j = lane; j < rows; j += 32) m = fp::max_num(m, e[j]);
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) m = fp::max_num(m, __shfl_xor_sync(0xffffffffu, m, o));
+    for (int64_t j = lane; j < rows; j += 32) e[j] = math::exp(fp::sub(e[j], m));
+    __syncwarp();
     if (lane == 0) {
-      es[j - j0] = s;
-      if (two) es[j2 - j0] = s2;
+      float l = 0.0f;
+      for (int64_t j = 0; j < rows; ++j) l = fp::add(l, e[j]);
+      part_m[(h0 + hh) * nc + c] = m;
+      part_l[(h0 + hh) * nc + c] = l;
     }
   }
   __syncthreads();
-  // m_c (order-free), e_j, l_c (j ascending).
-  float m = fp::from_bits(0xff800000u);
-  for (int64_t j = 0; j < j1 - j0; ++j) m = fp::max_num(m, es[j]);
-  __syncthreads();
-  for (int64_t j = threadIdx.x; j < j1 - j0; j += kThreads) es[j] = math::exp(fp::sub(es[j], m));
-  __syncthreads();
-  const int64_t slot = h * nc + c;
-  if (threadIdx.x == 0) {
-    float l = 0.0f;
-    for (int64_t j = 0; j < j1 - j0; ++j) l = fp::add(l, es[j]);
-    part_m[slot] = m;
-    part_l[slot] = l;
-  }
-  // o_c[d] = sum_j e_j v_j[d], j ascending.
   for (int64_t d = threadIdx.x; d < kv_lora; d += kThreads) {
-    float o = 0.0f;
-    for (int64_t j = j0; j < j1; ++j) o = fp::fma(es[j - j0], cache_elem<CT>(cache + static_cast<size_t>(j) * crb, rope + d), o);
-    part_o[slot * kv_lora + d] = o;
+    float o[HG];
+#pragma unroll
+    for (int hh = 0; hh < HG; ++hh) o[hh] = 0.0f;
+    for (int64_t j = j0; j < j1; ++j) {
+      const float v = cache_elem<CT>(cache + static_cast<size_t>(j) * crb, rope + d);
+#pragma unroll
+      for (int hh = 0; hh < HG; ++hh)
+        if (hh < hn) o[hh] = fp::fma(es[hh * kChunk + (j - j0)], v, o[hh]);
+    }
+#pragma unroll
+    for (int hh = 0; hh < HG; ++hh)
+      if (hh < hn) part_o[((h0 + hh) * nc + c) * kv_lora + d] = o[hh];
   }
+}
+
+template <int HG>
+inline Status launch_chunks(GgmlType ct, int64_t nc, int64_t H, const float* qhat, const uint8_t* cache, size_t crb,
+                            int64_t D, int64_t Dp, int64_t rope, int64_t kv_lora, int64_t n, float scale, bool vec,
+                            float* pm, float* pl, float* po, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(nc), static_cast<unsigned>((H + HG - 1) / HG));
+  const size_t smem = static_cast<size_t>(HG * (Dp / 32) * 33 + HG * kChunk) * 4;
+  switch (ct) {
+    case GgmlType::F32:
+      chunk_kernel<0, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      break;
+    case GgmlType::F16:
+      chunk_kernel<1, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      break;
+    default:
+      chunk_kernel<2, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      break;
+  }
+  DSK_RETURN_IF_LAUNCH_FAILED("attention::chunk_kernel");
+  return Status::Ok();
 }
 
 // o_h = merge of the chunks of head h in chunk order.
@@ -207,8 +282,10 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   const size_t crb = p.cache_row_bytes ? p.cache_row_bytes : static_cast<size_t>(D) * esz;
   if (crb < static_cast<size_t>(D) * esz || crb % esz != 0 || reinterpret_cast<uintptr_t>(p.cache) % esz != 0)
     return Status::Invalid("mla: cache rows");
-  const size_t smem = static_cast<size_t>(Dp + kChunk) * 4;
-  if (smem > 48 * 1024) return Status::Unsupported("mla: rope_dims + kv_lora too large");
+  // 8 heads per block (they share every cache row read).
+  const size_t smem8 = static_cast<size_t>(8 * (Dp / 32) * 33 + 8 * kChunk) * 4;
+  if (smem8 > 48 * 1024) return Status::Unsupported("mla: rope_dims + kv_lora too large");
+  const bool vec = reinterpret_cast<uintptr_t>(p.cache) % 16 == 0 && crb % 16 == 0;
   const Layout l = layout(p);
   uint8_t* ws = static_cast<uint8_t*>(workspace);
   float* qhat = reinterpret_cast<float*>(ws + l.qhat);
@@ -255,20 +332,8 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
     q_hat_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(q, qh, p.d_nope, p.rope_dims, D, Dp, H, qhat);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::q_hat_kernel");
     // 2. chunks
-    const dim3 grid(static_cast<unsigned>(nc), static_cast<unsigned>(H));
-    const uint8_t* cache = static_cast<const uint8_t*>(p.cache);
-    switch (p.cache_type) {
-      case GgmlType::F32:
-        chunk_kernel<0><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, pm, pl, po, nc);
-        break;
-      case GgmlType::F16:
-        chunk_kernel<1><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, pm, pl, po, nc);
-        break;
-      default:
-        chunk_kernel<2><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, pm, pl, po, nc);
-        break;
-    }
-    DSK_RETURN_IF_LAUNCH_FAILED("attention::chunk_kernel");
+    DSK_RETURN_IF_ERROR(launch_chunks<8>(p.cache_type, nc, H, qhat, static_cast<const uint8_t*>(p.cache), crb, D, Dp,
+                                         p.rope_dims, p.kv_lora, n, p.kq_scale, vec, pm, pl, po, stream));
     // 3. merge
     merge_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(pm, pl, po, nc, p.kv_lora, o);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::merge_kernel");
