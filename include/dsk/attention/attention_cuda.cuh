@@ -36,18 +36,8 @@ namespace cuda_detail {
 
 inline constexpr int kThreads = 256;
 
-inline GgmlType act_type(GgmlType w) {
-  switch (w) {
-    case GgmlType::Q8_0: return GgmlType::Q8_0;
-    case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::IQ2_XXS: return GgmlType::Q8_K;
-    default: return GgmlType::F32;
-  }
-}
-inline size_t act_row_bytes(GgmlType a, int64_t K) {
-  if (a == GgmlType::F32) return static_cast<size_t>(K) * 4;
-  const GgmlTypeInfo& ti = ggml_type_info(a);
-  return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
-}
+using gemv::activation_row_bytes;
+using gemv::activation_type;
 inline size_t weight_row_bytes(GgmlType w, int64_t K) {
   const GgmlTypeInfo& ti = ggml_type_info(w);
   return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
@@ -240,22 +230,15 @@ inline Layout layout(const MlaParams& p) {
   const int64_t H = p.n_head, D = p.rope_dims + p.kv_lora, Dp = padded(D), nc = chunks(p.p0 + p.T);
   Layout l{};
   size_t x = 0;
-  l.qa = x; x += align256(static_cast<size_t>(H) * act_row_bytes(act_type(p.k_b_type), p.d_nope));
+  l.qa = x; x += align256(static_cast<size_t>(H) * activation_row_bytes(activation_type(p.k_b_type), p.d_nope));
   l.qhat = x; x += align256(static_cast<size_t>(H * Dp) * 4);
   l.pm = x; x += align256(static_cast<size_t>(H * nc) * 4);
   l.pl = x; x += align256(static_cast<size_t>(H * nc) * 4);
   l.po = x; x += align256(static_cast<size_t>(H * nc * p.kv_lora) * 4);
   l.o = x; x += align256(static_cast<size_t>(H * p.kv_lora) * 4);
-  l.oa = x; x += align256(static_cast<size_t>(H) * act_row_bytes(act_type(p.v_b_type), p.kv_lora));
+  l.oa = x; x += align256(static_cast<size_t>(H) * activation_row_bytes(activation_type(p.v_b_type), p.kv_lora));
   l.total = x;
   return l;
-}
-
-inline bool k_ok(GgmlType w, int64_t K) {
-  const int be = gemv::detail::weight_block_elems(w);
-  const GgmlType a = act_type(w);
-  const int ae = a == GgmlType::F32 ? 1 : static_cast<int>(ggml_type_info(a).block_elems);
-  return be > 0 && K % be == 0 && K % ae == 0;
 }
 
 }  // namespace cuda_detail
@@ -269,8 +252,8 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   if (Status s = validate(p); !s.ok()) return s;
   if (gemv::detail::weight_block_elems(p.k_b_type) == 0 || gemv::detail::weight_block_elems(p.v_b_type) == 0)
     return Status::Unsupported("mla: k_b / v_b type");
-  if (!k_ok(p.k_b_type, p.d_nope)) return Status::Invalid("mla: d_nope not a multiple of k_b's block");
-  if (!k_ok(p.v_b_type, p.kv_lora)) return Status::Invalid("mla: kv_lora not a multiple of v_b's block");
+  if (!gemv::k_fits(p.k_b_type, p.d_nope)) return Status::Invalid("mla: d_nope not a multiple of k_b's block");
+  if (!gemv::k_fits(p.v_b_type, p.kv_lora)) return Status::Invalid("mla: kv_lora not a multiple of v_b's block");
   if (p.T == 0) return Status::Ok();
   if (!workspace || workspace_bytes < workspace_size(p)) return Status::Workspace("mla: workspace too small");
   if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return Status::Invalid("mla: workspace must be 256-byte aligned");
@@ -293,27 +276,15 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   float* pl = reinterpret_cast<float*>(ws + l.pl);
   float* po = reinterpret_cast<float*>(ws + l.po);
   float* o = reinterpret_cast<float*>(ws + l.o);
-  const GgmlType ka = act_type(p.k_b_type), va = act_type(p.v_b_type);
+  const GgmlType ka = activation_type(p.k_b_type), va = activation_type(p.v_b_type);
   const size_t kb_row = weight_row_bytes(p.k_b_type, p.d_nope), vb_row = weight_row_bytes(p.v_b_type, p.kv_lora);
   for (int64_t t = 0; t < p.T; ++t) {
     const float* q = p.q + t * qt;
     const int64_t n = p.p0 + t + 1, nc = chunks(n);
     // 1. Q^ = [q_rope | W_UK^T q_nope | 0]
-    const void* qx = q;
-    size_t qxs = static_cast<size_t>(qh) * 4;
-    if (ka != GgmlType::F32) {
-      gemv::QuantizeParams qp;
-      qp.type = ka;
-      qp.x = q;
-      qp.x_stride = qh;
-      qp.y = ws + l.qa;
-      qp.K = p.d_nope;
-      qp.N = static_cast<int>(H);
-      qp.flavor = p.flavor;
-      DSK_RETURN_IF_ERROR(gemv::quantize_act(qp, stream));
-      qx = ws + l.qa;
-      qxs = act_row_bytes(ka, p.d_nope);
-    }
+    const void* qx = nullptr;
+    size_t qxs = 0;
+    DSK_RETURN_IF_ERROR(gemv::activation_rows(ka, q, qh, ws + l.qa, p.d_nope, static_cast<int>(H), p.flavor, stream, qx, qxs));
     gemv::IndexedParams kp;
     kp.wtype = p.k_b_type;
     kp.w = p.k_b;
@@ -338,21 +309,9 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
     merge_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(pm, pl, po, nc, p.kv_lora, o);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::merge_kernel");
     // 4. out_h = W_UV_h o_h
-    const void* ox = o;
-    size_t oxs = static_cast<size_t>(p.kv_lora) * 4;
-    if (va != GgmlType::F32) {
-      gemv::QuantizeParams qp;
-      qp.type = va;
-      qp.x = o;
-      qp.x_stride = p.kv_lora;
-      qp.y = ws + l.oa;
-      qp.K = p.kv_lora;
-      qp.N = static_cast<int>(H);
-      qp.flavor = p.flavor;
-      DSK_RETURN_IF_ERROR(gemv::quantize_act(qp, stream));
-      ox = ws + l.oa;
-      oxs = act_row_bytes(va, p.kv_lora);
-    }
+    const void* ox = nullptr;
+    size_t oxs = 0;
+    DSK_RETURN_IF_ERROR(gemv::activation_rows(va, o, p.kv_lora, ws + l.oa, p.kv_lora, static_cast<int>(H), p.flavor, stream, ox, oxs));
     gemv::IndexedParams vp;
     vp.wtype = p.v_b_type;
     vp.w = p.v_b;

@@ -54,6 +54,7 @@
 #include "dsk/core/half.hpp"
 #include "dsk/core/reduce.hpp"
 #include "dsk/core/status.hpp"
+#include "dsk/gemv/quantize_act.hpp"
 #include "dsk/quant/blocks.hpp"
 #include "dsk/quant/tables.hpp"
 #include "dsk/quant/types.hpp"
@@ -919,6 +920,15 @@ inline int weight_block_bytes(GgmlType t) {
 }
 
 }  // namespace detail
+
+// K can be the inner size of a GEMV over weights of type w: a multiple of w's dot block and of its
+// activation type's block.
+inline bool k_fits(GgmlType w, int64_t K) {
+  const int be = detail::weight_block_elems(w);
+  const GgmlType a = activation_type(w);
+  const int ae = a == GgmlType::F32 ? 1 : static_cast<int>(ggml_type_info(a).block_elems);
+  return be > 0 && K % be == 0 && K % ae == 0;
+}
 
 namespace detail {
 

@@ -52,6 +52,22 @@ struct QuantizeParams {
   quant::Q8Flavor flavor = quant::Q8Flavor::ggml_ref;
 };
 
+// The activation type a GEMV over weights of type w takes: Q8_0 for Q8_0, Q8_K for the k- and
+// i-quants, F32 for the float types (and anything else).
+inline GgmlType activation_type(GgmlType w) {
+  switch (w) {
+    case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::IQ2_XXS: return GgmlType::Q8_K;
+    default: return GgmlType::F32;
+  }
+}
+// Bytes of one activation row of K elements in type act (Q8_0, Q8_K or F32).
+inline size_t activation_row_bytes(GgmlType act, int64_t K) {
+  if (act == GgmlType::F32) return static_cast<size_t>(K) * 4;
+  const GgmlTypeInfo& ti = ggml_type_info(act);
+  return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
+}
+
 #if defined(__CUDACC__)
 
 namespace detail {
@@ -210,6 +226,29 @@ inline Status quantize_act(const QuantizeParams& p, cudaStream_t stream) {
   }
   DSK_RETURN_IF_LAUNCH_FAILED("quantize_act");
   return Status::Ok();
+}
+
+// N rows of K floats (x_stride elements apart) as GEMV activations of type act: quantized by
+// quantize_act into y (packed rows) for Q8_0 / Q8_K, or the rows themselves for F32. Sets the
+// pointer and byte stride to give the GEMV.
+inline Status activation_rows(GgmlType act, const float* x, int64_t x_stride, void* y, int64_t K, int N,
+                              quant::Q8Flavor flavor, cudaStream_t stream, const void*& rows, size_t& row_stride) {
+  if (act == GgmlType::F32) {
+    rows = x;
+    row_stride = static_cast<size_t>(x_stride) * 4;
+    return Status::Ok();
+  }
+  QuantizeParams q;
+  q.type = act;
+  q.x = x;
+  q.x_stride = x_stride;
+  q.y = y;
+  q.K = K;
+  q.N = N;
+  q.flavor = flavor;
+  rows = y;
+  row_stride = activation_row_bytes(act, K);
+  return quantize_act(q, stream);
 }
 
 #endif  // __CUDACC__

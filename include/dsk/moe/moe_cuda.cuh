@@ -43,30 +43,14 @@ namespace cuda_detail {
 inline constexpr int kChunk = 4;  // tokens per chunk (gemv's N limit)
 inline constexpr int kThreads = 256;
 
-inline GgmlType act_type(GgmlType w) {
-  switch (w) {
-    case GgmlType::Q8_0: return GgmlType::Q8_0;
-    case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::IQ2_XXS: return GgmlType::Q8_K;
-    default: return GgmlType::F32;
-  }
-}
-inline size_t act_row_bytes(GgmlType a, int64_t K) {
-  if (a == GgmlType::F32) return static_cast<size_t>(K) * 4;
-  const GgmlTypeInfo& ti = ggml_type_info(a);
-  return static_cast<size_t>(K / ti.block_elems) * ti.block_bytes;
-}
+using gemv::activation_row_bytes;
+using gemv::activation_type;
 inline size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
-inline bool k_ok(GgmlType w, int64_t K) {
-  const int be = gemv::detail::weight_block_elems(w);
-  const GgmlType a = act_type(w);
-  const int ae = a == GgmlType::F32 ? 1 : static_cast<int>(ggml_type_info(a).block_elems);
-  return be > 0 && K % be == 0 && K % ae == 0;
-}
 
 inline Status check_shapes(const Tensor& gate, const Tensor& up, const Tensor& down, int64_t n_embd, int64_t n_ff) {
-  if (!k_ok(gate.type, n_embd) || !k_ok(up.type, n_embd)) return Status::Invalid("moe: n_embd not a multiple of the gate/up block");
-  if (!k_ok(down.type, n_ff)) return Status::Invalid("moe: n_ff not a multiple of the down block");
+  if (!gemv::k_fits(gate.type, n_embd) || !gemv::k_fits(up.type, n_embd)) return Status::Invalid("moe: n_embd not a multiple of the gate/up block");
+  if (!gemv::k_fits(down.type, n_ff)) return Status::Invalid("moe: n_ff not a multiple of the down block");
   return Status::Ok();
 }
 
@@ -79,7 +63,7 @@ inline FfnLayout ffn_layout(int64_t P, int64_t n_ff, int64_t n_embd, GgmlType do
   size_t o = 0;
   l.g = o; o += align256(static_cast<size_t>(P * n_ff) * 4);
   l.u = o; o += align256(static_cast<size_t>(P * n_ff) * 4);
-  l.hq = o; o += align256(static_cast<size_t>(P) * act_row_bytes(act_type(down), n_ff));
+  l.hq = o; o += align256(static_cast<size_t>(P) * activation_row_bytes(activation_type(down), n_ff));
   l.d = o; o += align256(static_cast<size_t>(P * n_embd) * 4);
   l.total = o;
   return l;
@@ -92,8 +76,8 @@ struct XLayout {
 inline XLayout x_layout(int64_t n_embd) {
   XLayout l{};
   size_t o = 0;
-  l.q80 = o; o += align256(kChunk * act_row_bytes(GgmlType::Q8_0, n_embd / 32 * 32));
-  l.q8k = o; o += align256(kChunk * act_row_bytes(GgmlType::Q8_K, n_embd / 256 * 256));
+  l.q80 = o; o += align256(kChunk * activation_row_bytes(GgmlType::Q8_0, n_embd / 32 * 32));
+  l.q8k = o; o += align256(kChunk * activation_row_bytes(GgmlType::Q8_K, n_embd / 256 * 256));
   l.total = o;
   return l;
 }
@@ -130,31 +114,22 @@ inline unsigned grid_for(int64_t n) {
   return static_cast<unsigned>(b < 65536 ? (b > 0 ? b : 1) : 65536);
 }
 
-// x (Tc rows) in activation type a: a pointer and byte stride for the GEMV; quantizes on demand.
+// x (Tc rows) in activation type a: a pointer and byte stride for the GEMV; each quantized type
+// made once per chunk (done80 / donek).
 inline Status x_in(GgmlType a, const float* x, int64_t xs, int Tc, int64_t n_embd, uint8_t* ws, const XLayout& xl,
                    quant::Q8Flavor fl, bool& done80, bool& donek, const void*& ptr, size_t& stride, cudaStream_t st) {
-  if (a == GgmlType::F32) {
-    ptr = x;
-    stride = static_cast<size_t>(xs) * 4;
-    return Status::Ok();
-  }
   const bool is80 = a == GgmlType::Q8_0;
-  uint8_t* dst = ws + (is80 ? xl.q80 : xl.q8k);
-  ptr = dst;
-  stride = act_row_bytes(a, n_embd);
-  bool& done = is80 ? done80 : donek;
-  if (done) return Status::Ok();
-  gemv::QuantizeParams q;
-  q.type = a;
-  q.x = x;
-  q.x_stride = xs;
-  q.y = dst;
-  q.y_stride = stride;
-  q.K = n_embd;
-  q.N = Tc;
-  q.flavor = fl;
-  done = true;
-  return gemv::quantize_act(q, st);
+  uint8_t* q = ws + (is80 ? xl.q80 : xl.q8k);
+  if (a != GgmlType::F32) {
+    bool& done = is80 ? done80 : donek;
+    if (done) {
+      ptr = q;
+      stride = activation_row_bytes(a, n_embd);
+      return Status::Ok();
+    }
+    done = true;
+  }
+  return gemv::activation_rows(a, x, xs, q, n_embd, Tc, fl, st, ptr, stride);
 }
 
 // One SwiGLU FFN over Tc tokens with plain (2-D) weights: out[t * out_stride + i]. x's quantized
@@ -169,7 +144,7 @@ inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down
     const Tensor& tw = which ? up : gate;
     const void* xp = nullptr;
     size_t xstr = 0;
-    DSK_RETURN_IF_ERROR(x_in(act_type(tw.type), x, xs, Tc, n_embd, xws, xl, fl, done80, donek, xp, xstr, st));
+    DSK_RETURN_IF_ERROR(x_in(activation_type(tw.type), x, xs, Tc, n_embd, xws, xl, fl, done80, donek, xp, xstr, st));
     gemv::Params gp;
     gp.wtype = tw.type;
     gp.w = tw.data;
@@ -185,22 +160,9 @@ inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down
   }
   swiglu_pairs_kernel<<<grid_for(Tc * n_ff), kThreads, 0, st>>>(g, u, Tc, n_ff, nullptr, 0, 1, clamp, limit);
   DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
-  const GgmlType ad = act_type(down.type);
-  const void* hp = g;
-  size_t hs = static_cast<size_t>(n_ff) * 4;
-  if (ad != GgmlType::F32) {
-    gemv::QuantizeParams q;
-    q.type = ad;
-    q.x = g;
-    q.x_stride = n_ff;
-    q.y = fws + fl_.hq;
-    q.K = n_ff;
-    q.N = Tc;
-    q.flavor = fl;
-    DSK_RETURN_IF_ERROR(gemv::quantize_act(q, st));
-    hp = fws + fl_.hq;
-    hs = act_row_bytes(ad, n_ff);
-  }
+  const void* hp = nullptr;
+  size_t hs = 0;
+  DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(down.type), g, n_ff, fws + fl_.hq, n_ff, Tc, fl, st, hp, hs));
   gemv::Params dp;
   dp.wtype = down.type;
   dp.w = down.data;
@@ -266,7 +228,7 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
       const void* xp = nullptr;
       size_t xstr = 0;
       DSK_RETURN_IF_ERROR(
-          x_in(act_type(tw.type), x, xs, Tc, p.n_embd, ws, xl, p.flavor, done80, donek, xp, xstr, stream));
+          x_in(activation_type(tw.type), x, xs, Tc, p.n_embd, ws, xl, p.flavor, done80, donek, xp, xstr, stream));
       gemv::IndexedParams ip;
       ip.wtype = tw.type;
       ip.w = tw.data;
@@ -288,22 +250,10 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
     swiglu_pairs_kernel<<<grid_for(P * p.n_ff), kThreads, 0, stream>>>(
         g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k, p.clamp, p.limit);
     DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
-    const GgmlType ad = act_type(p.down.type);
-    const void* hp = g;
-    size_t hs = static_cast<size_t>(p.n_ff) * 4;
-    if (ad != GgmlType::F32) {
-      gemv::QuantizeParams q;
-      q.type = ad;
-      q.x = g;
-      q.x_stride = p.n_ff;
-      q.y = rws + rl.hq;
-      q.K = p.n_ff;
-      q.N = static_cast<int>(P);
-      q.flavor = p.flavor;
-      DSK_RETURN_IF_ERROR(gemv::quantize_act(q, stream));
-      hp = rws + rl.hq;
-      hs = act_row_bytes(ad, p.n_ff);
-    }
+    const void* hp = nullptr;
+    size_t hs = 0;
+    DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.down.type), g, p.n_ff, rws + rl.hq, p.n_ff,
+                                              static_cast<int>(P), p.flavor, stream, hp, hs));
     // 4. down of every pair (activation row = the pair)
     gemv::IndexedParams dp;
     dp.wtype = p.down.type;
