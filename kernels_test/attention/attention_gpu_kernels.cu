@@ -17,26 +17,7 @@ Status mla(const attention::MlaParams& h, const Sizes& sz, bool graph) {
   const size_t wb = attention::workspace_size(d);
   void* ws = nullptr;
   DSK_CUDA_CHECK(cudaMalloc(&ws, wb ? wb : 256));
-  Status s;
-  if (graph) {
-    cudaStream_t st;
-    DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    cudaGraph_t g;
-    DSK_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    s = attention::launch(d, ws, wb, st);
-    DSK_CUDA_CHECK(cudaStreamEndCapture(st, &g));
-    if (s.ok()) {
-      cudaGraphExec_t ge;
-      DSK_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-      DSK_CUDA_CHECK(cudaGraphLaunch(ge, st));
-      DSK_CUDA_CHECK(cudaStreamSynchronize(st));
-      cudaGraphExecDestroy(ge);
-    }
-    cudaGraphDestroy(g);
-    cudaStreamDestroy(st);
-  } else {
-    s = attention::launch(d, ws, wb, nullptr);
-  }
+  const Status s = launch_maybe_in_graph(graph, [&](cudaStream_t st) { return attention::launch(d, ws, wb, st); });
   m.download();
   cudaFree(ws);
   return s;

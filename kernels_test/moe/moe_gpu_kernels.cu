@@ -38,26 +38,7 @@ Status moe(const moe::Params& h, const Sizes& sz, bool graph) {
   d.y = m.out(h.y, rows(h.T, h.n_embd, h.y_stride));
   const size_t wb = moe::workspace_size(d);
   Workspace ws(wb);
-  Status s;
-  if (graph) {
-    cudaStream_t st;
-    DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    DSK_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    s = moe::launch(d, ws.ptr, wb, st);
-    DSK_CUDA_CHECK(cudaStreamEndCapture(st, &g));
-    if (s.ok()) {
-      DSK_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-      DSK_CUDA_CHECK(cudaGraphLaunch(ge, st));
-      DSK_CUDA_CHECK(cudaStreamSynchronize(st));
-      cudaGraphExecDestroy(ge);
-    }
-    cudaGraphDestroy(g);
-    cudaStreamDestroy(st);
-  } else {
-    s = moe::launch(d, ws.ptr, wb, nullptr);
-  }
+  const Status s = launch_maybe_in_graph(graph, [&](cudaStream_t st) { return moe::launch(d, ws.ptr, wb, st); });
   m.download();
   return s;
 }

@@ -81,4 +81,32 @@ inline size_t rows_extent(int64_t T, int64_t n, int64_t stride) {
   return static_cast<size_t>((T - 1) * (stride ? stride : n) + n);
 }
 
+// launch(stream) on the default stream, or (graph) captured in a CUDA graph on a fresh non-blocking
+// stream in global capture mode and replayed once; returns launch's Status (a failed launch is not
+// replayed). Synchronizes before returning.
+template <class Launch>
+Status launch_maybe_in_graph(bool graph, Launch&& launch) {
+  if (!graph) {
+    const Status s = launch(cudaStream_t{nullptr});
+    DSK_CUDA_CHECK(cudaDeviceSynchronize());
+    return s;
+  }
+  cudaStream_t st;
+  DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t g;
+  DSK_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  const Status s = launch(st);
+  DSK_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+  if (s.ok()) {
+    cudaGraphExec_t ge;
+    DSK_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+    DSK_CUDA_CHECK(cudaGraphLaunch(ge, st));
+    DSK_CUDA_CHECK(cudaStreamSynchronize(st));
+    DSK_CUDA_CHECK(cudaGraphExecDestroy(ge));
+  }
+  DSK_CUDA_CHECK(cudaGraphDestroy(g));
+  DSK_CUDA_CHECK(cudaStreamDestroy(st));
+  return s;
+}
+
 }  // namespace dsk::test
