@@ -19,18 +19,12 @@
 
 int main(int argc, char** argv) {
   int runs = 30;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else {
-      std::printf("usage: dsk-bench-attention [--runs N]   (N >= 20)\n");
-      return !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help") ? 0 : 2;
-    }
-  }
-  if (runs < 20) {
-    std::fprintf(stderr, "dsk-bench-attention: --runs must be >= 20\n");
-    return 2;
-  }
+  if (const int rc = dsk::bench::parse_runs(argc, argv, "dsk-bench-attention",
+                                            "  Times dsk::attention::launch (MLA decode, V3 shape) at 1K / 8K / 32K contexts:\n"
+                                            "  20 launches per CUDA graph, median of N (default 30, >= 20) graph runs / 20.\n",
+                                            runs);
+      rc >= 0)
+    return rc;
   try {
     using dsk::bench::DeviceBuffer;
     cudaDeviceProp prop{};

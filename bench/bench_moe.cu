@@ -48,18 +48,12 @@ size_t up16(size_t b) { return (b + 15) / 16 * 16; }
 
 int main(int argc, char** argv) {
   int runs = 30;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else {
-      std::printf("usage: dsk-bench-moe [--runs N]   (N >= 20)\n");
-      return !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help") ? 0 : 2;
-    }
-  }
-  if (runs < 20) {
-    std::fprintf(stderr, "dsk-bench-moe: --runs must be >= 20\n");
-    return 2;
-  }
+  if (const int rc = dsk::bench::parse_runs(argc, argv, "dsk-bench-moe",
+                                            "  Times dsk::moe::launch on the V3 / V4-Flash layer shapes (2-bit mix, Q8_0), T = 1 and 4:\n"
+                                            "  20 launches per CUDA graph, median of N (default 30, >= 20) graph runs / 20.\n",
+                                            runs);
+      rc >= 0)
+    return rc;
   try {
     cudaDeviceProp prop{};
     DSK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

@@ -290,22 +290,12 @@ void bench_argmax(Ctx& cx, int64_t n, int64_t T) {
 
 int main(int argc, char** argv) {
   int runs = 30;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else {
-      const bool help = !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help");
-      std::fprintf(help ? stdout : stderr,
-                   "usage: dsk-bench-ops [--runs N]\n"
-                   "  Times the norm / rope / ops launchers on DeepSeek shapes: 100 launches per CUDA graph,\n"
-                   "  3 warm-up graph launches, median of N (default 30, >= 20) timed graph launches / 100.\n");
-      return help ? 0 : 2;
-    }
-  }
-  if (runs < 20) {
-    std::fprintf(stderr, "dsk-bench-ops: --runs must be >= 20\n");
-    return 2;
-  }
+  if (const int rc = dsk::bench::parse_runs(argc, argv, "dsk-bench-ops",
+                                            "  Times the norm / rope / ops launchers on DeepSeek shapes: 100 launches per CUDA graph,\n"
+                                            "  3 warm-up graph launches, median of N (default 30, >= 20) timed graph launches / 100.\n",
+                                            runs);
+      rc >= 0)
+    return rc;
   try {
     cudaDeviceProp prop{};
     DSK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

@@ -102,22 +102,12 @@ void check_output(const Config& c, int64_t T, const int32_t* d_ids, const float*
 
 int main(int argc, char** argv) {
   int runs = 50;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else {
-      const bool help = !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help");
-      std::fprintf(help ? stdout : stderr,
-                   "usage: dsk-bench-router [--runs N]\n"
-                   "  Times dsk::router::launch: 100 launches per CUDA graph, 3 warm-up graph launches,\n"
-                   "  median of N (default 50, >= 20) timed graph launches / 100, on GPU 0.\n");
-      return help ? 0 : 2;
-    }
-  }
-  if (runs < 20) {
-    std::fprintf(stderr, "dsk-bench-router: --runs must be >= 20\n");
-    return 2;
-  }
+  if (const int rc = dsk::bench::parse_runs(argc, argv, "dsk-bench-router",
+                                            "  Times dsk::router::launch: 100 launches per CUDA graph, 3 warm-up graph launches,\n"
+                                            "  median of N (default 50, >= 20) timed graph launches / 100, on GPU 0.\n",
+                                            runs);
+      rc >= 0)
+    return rc;
   try {
     cudaDeviceProp prop{};
     DSK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <utility>
 #include <vector>
@@ -93,7 +94,27 @@ inline ReadBandwidth measure_read_bandwidth(int sms) {
   return {static_cast<double>(bytes) / (t.median_ms * 1e6), t.median_ms, blocks};
 }
 
-// --- shared by the graph-timed benches (bench_router.cu, bench_ops.cu) ---------------------------
+// --- shared by the graph-timed benches (bench_router.cu, bench_ops.cu, bench_moe.cu, ...) --------
+
+// The benches' one option, --runs N (N >= 20): sets runs and returns -1 to go on, or the exit code
+// (0 after --help, 2 after a bad argument, both with the usage line printed).
+inline int parse_runs(int argc, char** argv, const char* tool, const char* what, int& runs) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
+      runs = std::atoi(argv[++i]);
+    } else {
+      const bool help = !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help");
+      std::fprintf(help ? stdout : stderr, "usage: %s [--runs N]\n%s", tool, what);
+      return help ? 0 : 2;
+    }
+  }
+  if (runs < 20) {
+    std::fprintf(stderr, "%s: --runs must be >= 20\n", tool);
+    return 2;
+  }
+  return -1;
+}
+
 
 // Device memory owned by one object (cudaMalloc checked; cudaFree checked in the destructor: a failure
 // is printed and exits 1, unless an exception is already propagating, which then reports the cause).
