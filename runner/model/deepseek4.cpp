@@ -1,0 +1,258 @@
+// model/deepseek4.cpp — see deepseek4.hpp.
+#include "model/deepseek4.hpp"
+
+#include <cmath>
+#include <string>
+#include <string_view>
+
+namespace dsk::model {
+
+namespace {
+
+constexpr std::string_view kArch = "deepseek4";
+std::string key(std::string_view suffix) { return std::string(kArch) + "." + std::string(suffix); }
+
+}  // namespace
+
+Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
+  Deepseek4Config c;
+  DSK_TRY_ASSIGN(std::string_view arch, md.get_string("general.architecture"));
+  if (arch != kArch) return md.key_error("general.architecture", "is " + gguf::quoted(arch) + ", expected 'deepseek4'");
+
+  auto req = [&](std::string_view k, uint32_t& out) -> Result<void> {
+    DSK_TRY_ASSIGN(out, md.get_int<uint32_t>(key(k)));
+    if (out == 0) return md.key_error(key(k), "is 0, must be positive");
+    return ok();
+  };
+  auto opt = [&](std::string_view k, uint32_t& out) -> Result<bool> {
+    DSK_TRY_ASSIGN(auto v, md.get_int_optional<uint32_t>(key(k)));
+    if (v) out = *v;
+    return v.has_value();
+  };
+  auto optf = [&](std::string_view k, float& out) -> Result<bool> {
+    DSK_TRY_ASSIGN(auto v, md.get_float_optional(key(k)));
+    if (v) {
+      if (!std::isfinite(*v)) return md.key_error(key(k), "is not finite");
+      out = static_cast<float>(*v);
+    }
+    return v.has_value();
+  };
+  auto eps = [&](std::string_view k, float& out, bool required) -> Result<void> {
+    bool have = true;
+    if (required) {
+      DSK_TRY_ASSIGN(double v, md.get_float(key(k)));
+      out = static_cast<float>(v);
+    } else {
+      DSK_TRY_ASSIGN(have, optf(k, out));
+    }
+    if (have && !(out > 0.0f && out <= 1.0f)) return md.key_error(key(k), "must be in (0, 1]");
+    return ok();
+  };
+
+  DSK_TRY(req("block_count", c.n_layer));
+  DSK_TRY(req("embedding_length", c.n_embd));
+  DSK_TRY(req("vocab_size", c.n_vocab));
+  DSK_TRY(opt("context_length", c.n_ctx_train));
+  DSK_TRY(req("attention.head_count", c.n_head));
+  DSK_TRY(opt("attention.head_count_kv", c.n_head_kv));
+  if (c.n_head_kv != 1)
+    return md.key_error(key("attention.head_count_kv"),
+                        "is " + std::to_string(c.n_head_kv) + ": DeepSeek-V4 attention has one shared KV head");
+  DSK_TRY(req("attention.key_length", c.head_dim));
+  {
+    uint32_t v = 0;
+    DSK_TRY(req("attention.value_length", v));
+    if (v != c.head_dim)
+      return md.key_error(key("attention.value_length"), "is " + std::to_string(v) + ", must equal key_length " +
+                                                            std::to_string(c.head_dim) + " (K and V are one vector)");
+  }
+  DSK_TRY(req("rope.dimension_count", c.n_rot));
+  if (c.n_rot % 2 != 0 || c.n_rot > c.head_dim)
+    return md.key_error(key("rope.dimension_count"), "is " + std::to_string(c.n_rot) + ", must be even and <= key_length");
+  DSK_TRY(req("attention.q_lora_rank", c.q_lora));
+  DSK_TRY(req("attention.output_lora_rank", c.o_lora));
+  DSK_TRY(req("attention.output_group_count", c.n_out_group));
+  if (c.n_head % c.n_out_group != 0)
+    return md.key_error(key("attention.output_group_count"),
+                        "is " + std::to_string(c.n_out_group) + ", must divide head_count " + std::to_string(c.n_head));
+  DSK_TRY(eps("attention.layer_norm_rms_epsilon", c.rms_eps, true));
+
+  // Experts and routing.
+  DSK_TRY(req("expert_count", c.n_expert));
+  DSK_TRY(req("expert_used_count", c.n_expert_used));
+  if (c.n_expert_used > c.n_expert || c.n_expert_used > 16)
+    return md.key_error(key("expert_used_count"), "is " + std::to_string(c.n_expert_used) +
+                                                     ", must be <= expert_count and <= 16");
+  DSK_TRY(req("expert_feed_forward_length", c.n_ff_exp));
+  DSK_TRY(opt("expert_shared_count", c.n_expert_shared));
+  DSK_TRY(opt("hash_layer_count", c.n_hash_layer));
+  if (c.n_hash_layer > c.n_layer)
+    return md.key_error(key("hash_layer_count"), "is " + std::to_string(c.n_hash_layer) + ", more than block_count");
+  DSK_TRY(opt("expert_group_count", c.n_expert_groups));
+  DSK_TRY(opt("expert_group_used_count", c.n_group_used));
+  if (c.n_expert_groups > 1) {
+    if (c.n_expert % c.n_expert_groups != 0)
+      return md.key_error(key("expert_group_count"), "does not divide expert_count");
+    if (c.n_group_used < 1 || c.n_group_used > c.n_expert_groups)
+      return md.key_error(key("expert_group_used_count"), "must be in [1, expert_group_count]");
+  }
+  DSK_TRY(optf("expert_weights_scale", c.expert_weights_scale));
+  if (!(c.expert_weights_scale > 0.0f)) return md.key_error(key("expert_weights_scale"), "must be positive");
+  {
+    DSK_TRY_ASSIGN(auto norm, md.get_optional<bool>(key("expert_weights_norm")));
+    if (norm) c.expert_weights_norm = *norm;
+  }
+
+  // Per-layer compression ratios and SwiGLU clamps (arrays may be longer: + the MTP block).
+  {
+    DSK_TRY_ASSIGN(std::vector<uint32_t> r, md.get_int_array<uint32_t>(key("attention.compress_ratios")));
+    if (r.size() < c.n_layer)
+      return md.key_error(key("attention.compress_ratios"),
+                          "has " + std::to_string(r.size()) + " entries, block_count is " + std::to_string(c.n_layer));
+    r.resize(c.n_layer);
+    for (size_t i = 0; i < r.size(); ++i)
+      if (r[i] != 0 && r[i] != 4 && r[i] != 128)
+        return md.key_error(key("attention.compress_ratios"), "entry " + std::to_string(i) + " is " +
+                                                                 std::to_string(r[i]) + ": supported are 0, 4 and 128");
+    c.compress_ratio = std::move(r);
+  }
+  {
+    DSK_TRY_ASSIGN(std::vector<double> f, md.get_float_array(key("swiglu_clamp_exp")));
+    if (f.size() < c.n_layer)
+      return md.key_error(key("swiglu_clamp_exp"),
+                          "has " + std::to_string(f.size()) + " entries, block_count is " + std::to_string(c.n_layer));
+    for (uint32_t i = 0; i < c.n_layer; ++i) {
+      if (!(f[i] > 0.0) || !std::isfinite(f[i]))
+        return md.key_error(key("swiglu_clamp_exp"), "entry " + std::to_string(i) + " must be positive and finite");
+      c.swiglu_clamp.push_back(static_cast<float>(f[i]));
+    }
+  }
+  bool any_compressed = false, any_csa = false;
+  for (uint32_t r : c.compress_ratio) {
+    any_compressed = any_compressed || r != 0;
+    any_csa = any_csa || r == 4;
+  }
+
+  // Attention context: the raw window, the indexer (ratio-4 layers), hyper-connections.
+  DSK_TRY(req("attention.sliding_window", c.n_swa));
+  if (any_csa) {
+    DSK_TRY(req("attention.indexer.head_count", c.n_indexer_head));
+    DSK_TRY(req("attention.indexer.key_length", c.indexer_head_dim));
+    DSK_TRY(req("attention.indexer.top_k", c.indexer_top_k));
+    if (c.n_rot > c.indexer_head_dim)
+      return md.key_error(key("attention.indexer.key_length"), "is smaller than rope.dimension_count");
+  } else {
+    DSK_TRY(opt("attention.indexer.head_count", c.n_indexer_head));
+    DSK_TRY(opt("attention.indexer.key_length", c.indexer_head_dim));
+    DSK_TRY(opt("attention.indexer.top_k", c.indexer_top_k));
+  }
+  DSK_TRY(req("hyper_connection.count", c.n_hc));
+  DSK_TRY(req("hyper_connection.sinkhorn_iterations", c.sinkhorn_iters));
+  DSK_TRY(eps("hyper_connection.epsilon", c.hc_eps, false));
+
+  // RoPE: plain for uncompressed layers, compress_rope_freq_base + YaRN for compressed ones.
+  DSK_TRY(optf("rope.freq_base", c.rope_freq_base));
+  if (!(c.rope_freq_base > 0.0f)) return md.key_error(key("rope.freq_base"), "must be positive");
+  {
+    DSK_TRY_ASSIGN(const bool have, optf("attention.compress_rope_freq_base", c.compress_rope_freq_base));
+    if (!have && any_compressed)
+      return md.key_error(key("attention.compress_rope_freq_base"), "missing: the file has compressed layers");
+    if (!(c.compress_rope_freq_base > 0.0f))
+      return md.key_error(key("attention.compress_rope_freq_base"), "must be positive");
+  }
+  DSK_TRY(optf("rope.scaling.factor", c.rope_scaling_factor));
+  if (!(c.rope_scaling_factor >= 1.0f)) return md.key_error(key("rope.scaling.factor"), "must be >= 1");
+  if (c.rope_scaling_factor > 1.0f) {
+    DSK_TRY_ASSIGN(c.n_ctx_orig_yarn, md.get_int<uint64_t>(key("rope.scaling.original_context_length")));
+    if (c.n_ctx_orig_yarn == 0) return md.key_error(key("rope.scaling.original_context_length"), "is 0");
+  }
+  DSK_TRY(optf("rope.scaling.yarn_beta_fast", c.yarn_beta_fast));
+  DSK_TRY(optf("rope.scaling.yarn_beta_slow", c.yarn_beta_slow));
+  return c;
+}
+
+void set_deepseek4_metadata(gguf::Metadata& md, const Deepseek4Config& c) {
+  using gguf::Value;
+  auto u32 = [&](std::string_view k, uint32_t v) { md.set(key(k), Value::scalar(v)); };
+  auto f32 = [&](std::string_view k, float v) { md.set(key(k), Value::scalar(v)); };
+  md.set("general.architecture", Value::string(std::string(kArch)));
+  u32("block_count", c.n_layer);
+  u32("embedding_length", c.n_embd);
+  u32("vocab_size", c.n_vocab);
+  if (c.n_ctx_train) u32("context_length", c.n_ctx_train);
+  u32("attention.head_count", c.n_head);
+  u32("attention.head_count_kv", c.n_head_kv);
+  u32("attention.key_length", c.head_dim);
+  u32("attention.value_length", c.head_dim);
+  u32("rope.dimension_count", c.n_rot);
+  u32("attention.q_lora_rank", c.q_lora);
+  u32("attention.output_lora_rank", c.o_lora);
+  u32("attention.output_group_count", c.n_out_group);
+  f32("attention.layer_norm_rms_epsilon", c.rms_eps);
+  u32("expert_count", c.n_expert);
+  u32("expert_used_count", c.n_expert_used);
+  u32("expert_feed_forward_length", c.n_ff_exp);
+  u32("expert_shared_count", c.n_expert_shared);
+  u32("hash_layer_count", c.n_hash_layer);
+  if (c.n_expert_groups) {
+    u32("expert_group_count", c.n_expert_groups);
+    u32("expert_group_used_count", c.n_group_used);
+  }
+  f32("expert_weights_scale", c.expert_weights_scale);
+  md.set(key("expert_weights_norm"), Value::scalar(c.expert_weights_norm));
+  md.set(key("attention.compress_ratios"), Value::array(c.compress_ratio));
+  md.set(key("swiglu_clamp_exp"), Value::array(c.swiglu_clamp));
+  u32("attention.sliding_window", c.n_swa);
+  u32("attention.indexer.head_count", c.n_indexer_head);
+  u32("attention.indexer.key_length", c.indexer_head_dim);
+  u32("attention.indexer.top_k", c.indexer_top_k);
+  u32("hyper_connection.count", c.n_hc);
+  u32("hyper_connection.sinkhorn_iterations", c.sinkhorn_iters);
+  f32("hyper_connection.epsilon", c.hc_eps);
+  f32("rope.freq_base", c.rope_freq_base);
+  f32("attention.compress_rope_freq_base", c.compress_rope_freq_base);
+  f32("rope.scaling.factor", c.rope_scaling_factor);
+  md.set(key("rope.scaling.original_context_length"), Value::scalar(c.n_ctx_orig_yarn));
+  f32("rope.scaling.yarn_beta_fast", c.yarn_beta_fast);
+  f32("rope.scaling.yarn_beta_slow", c.yarn_beta_slow);
+}
+
+Deepseek4Config deepseek4_flash_config() {
+  Deepseek4Config c;
+  c.n_layer = 43;
+  c.n_embd = 4096;
+  c.n_vocab = 129280;
+  c.n_head = 64;
+  c.n_head_kv = 1;
+  c.head_dim = 512;
+  c.n_rot = 64;
+  c.q_lora = 1024;
+  c.o_lora = 1024;
+  c.n_out_group = 8;
+  c.n_expert = 256;
+  c.n_expert_used = 6;
+  c.n_ff_exp = 2048;
+  c.n_expert_shared = 1;
+  c.n_hash_layer = 3;
+  c.n_swa = 128;
+  c.n_indexer_head = 64;
+  c.indexer_head_dim = 128;
+  c.indexer_top_k = 512;
+  c.n_hc = 4;
+  c.sinkhorn_iters = 20;
+  c.hc_eps = 1e-6f;
+  c.rms_eps = 1e-6f;
+  for (uint32_t il = 0; il < c.n_layer; ++il) c.compress_ratio.push_back(il < 2 ? 0 : (il % 2 == 0 ? 4 : 128));
+  c.swiglu_clamp.assign(c.n_layer, 10.0f);
+  c.rope_freq_base = 10000.0f;
+  c.compress_rope_freq_base = 160000.0f;
+  c.rope_scaling_factor = 16.0f;
+  c.n_ctx_orig_yarn = 65536;
+  c.yarn_beta_fast = 32.0f;
+  c.yarn_beta_slow = 1.0f;
+  c.expert_weights_scale = 1.5f;
+  c.expert_weights_norm = true;
+  return c;
+}
+
+}  // namespace dsk::model

@@ -1,0 +1,77 @@
+// model/deepseek4.hpp — the DeepSeek-V4 family (general.architecture = deepseek4: V4-Flash, V4-Pro
+// shapes) read from GGUF metadata, in the key set ds4 publishes (../shared/specs/deepseek4-architecture.md
+// §1; docs/models.md). Hyperparameters only so far: the tensors, the forward pass and the KV storage
+// options of issue 7 build on this.
+//
+//   DSK_TRY_ASSIGN(dsk::model::Deepseek4Config c, dsk::model::deepseek4_config(reader.metadata()));
+//
+// Everything comes from metadata, nothing from a hard-coded shape: a missing or inconsistent key is
+// one Error naming it and what was expected.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/result.hpp"
+#include "gguf/metadata.hpp"
+
+namespace dsk::model {
+
+struct Deepseek4Config {
+  // --- as in the file (deepseek4.* keys) ------------------------------------------------------------
+  uint32_t n_layer = 0;           // block_count (main layers; the MTP block lives in its own file)
+  uint32_t n_embd = 0;            // embedding_length
+  uint32_t n_vocab = 0;           // vocab_size
+  uint32_t n_ctx_train = 0;       // context_length (optional, informational)
+  uint32_t n_head = 0;            // attention.head_count (query heads)
+  uint32_t n_head_kv = 1;         // attention.head_count_kv (one shared KV head)
+  uint32_t head_dim = 0;          // attention.key_length (= value_length: K and V are one vector)
+  uint32_t n_rot = 0;             // rope.dimension_count: RoPE on the last n_rot dims of a head
+  uint32_t q_lora = 0;            // attention.q_lora_rank
+  uint32_t o_lora = 0;            // attention.output_lora_rank (per output group)
+  uint32_t n_out_group = 0;       // attention.output_group_count
+  uint32_t n_expert = 0;          // expert_count
+  uint32_t n_expert_used = 0;     // expert_used_count
+  uint32_t n_ff_exp = 0;          // expert_feed_forward_length (routed and shared experts)
+  uint32_t n_expert_shared = 0;   // expert_shared_count
+  uint32_t n_hash_layer = 0;      // hash_layer_count: layers 0 .. n_hash_layer-1 route by tid2eid
+  uint32_t n_expert_groups = 0;   // expert_group_count (0: no group-limited routing)
+  uint32_t n_group_used = 0;      // expert_group_used_count
+  uint32_t n_swa = 0;             // attention.sliding_window (raw rows every layer keeps)
+  uint32_t n_indexer_head = 0;    // attention.indexer.head_count
+  uint32_t indexer_head_dim = 0;  // attention.indexer.key_length
+  uint32_t indexer_top_k = 0;     // attention.indexer.top_k
+  uint32_t n_hc = 0;              // hyper_connection.count (residual streams)
+  uint32_t sinkhorn_iters = 0;    // hyper_connection.sinkhorn_iterations
+  float hc_eps = 1e-6f;           // hyper_connection.epsilon
+  float rms_eps = 1e-6f;          // attention.layer_norm_rms_epsilon (every RMSNorm)
+  std::vector<uint32_t> compress_ratio;  // attention.compress_ratios, first n_layer entries: 0, 4 or 128
+  std::vector<float> swiglu_clamp;       // swiglu_clamp_exp, first n_layer entries (> 0)
+  float rope_freq_base = 10000.0f;           // rope.freq_base (uncompressed layers, MTP)
+  float compress_rope_freq_base = 10000.0f;  // attention.compress_rope_freq_base (compressed layers)
+  float rope_scaling_factor = 1.0f;          // rope.scaling.factor (YaRN, compressed layers; 1: none)
+  uint64_t n_ctx_orig_yarn = 0;              // rope.scaling.original_context_length
+  float yarn_beta_fast = 32.0f;              // rope.scaling.yarn_beta_fast
+  float yarn_beta_slow = 1.0f;               // rope.scaling.yarn_beta_slow
+  float expert_weights_scale = 1.0f;         // expert_weights_scale
+  bool expert_weights_norm = false;          // expert_weights_norm
+
+  // --- derived ---------------------------------------------------------------------------------------
+  uint32_t hc_dim() const { return n_hc * n_embd; }                       // the mHC state width
+  uint32_t n_hc_ctrl() const { return 2 * n_hc + n_hc * n_hc; }           // pre, post, comb values
+  bool is_hash_layer(uint32_t il) const { return il < n_hash_layer; }
+  bool is_csa(uint32_t il) const { return compress_ratio[il] == 4; }      // compressed + indexer
+  bool is_hca(uint32_t il) const { return compress_ratio[il] == 128; }    // compressed, no indexer
+};
+
+// Hyperparameters from general.architecture = deepseek4 metadata, validated.
+Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md);
+
+// Writes the deepseek4.* keys (and general.architecture) of `c`, as ds4's files carry them (tools,
+// tests). n_ctx_train, n_expert_groups / n_group_used are written only when nonzero.
+void set_deepseek4_metadata(gguf::Metadata& md, const Deepseek4Config& c);
+
+// DeepSeek-V4-Flash as ds4 publishes it (spec §1), for tools and tests.
+Deepseek4Config deepseek4_flash_config();
+
+}  // namespace dsk::model
