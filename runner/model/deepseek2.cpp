@@ -8,21 +8,21 @@
 #include <string_view>
 
 #include "gguf/value.hpp"
+#include "model/tensor_loader.hpp"
 #include "reference/quant.hpp"
 
 namespace dsk::model {
 
 namespace {
 
+using detail::Kind;
+using detail::blk;
+using detail::block_of;
+
 constexpr const char* kArch = "deepseek2";
 
 std::string k(std::string_view suffix) { return std::string(kArch) + "." + std::string(suffix); }
 
-// Row-length granularity of a matmul weight: the dot product's block (32 for F32/F16/BF16).
-int64_t dot_granule(GgmlType t) {
-  const uint32_t be = ggml_type_info(t).block_elems;
-  return be == 1 ? 32 : be;
-}
 
 }  // namespace
 
@@ -264,99 +264,6 @@ Result<Deepseek2Config> deepseek2_config(const gguf::Metadata& md) {
 
 namespace {
 
-enum class Kind {
-  weight,  // a matmul weight: computable type, ne[0] a multiple of the dot block
-  rows,    // rows looked up (token_embd): computable type
-  f32,     // norms, biases: F32
-};
-
-class Loader {
- public:
-  Loader(const gguf::Reader& r, const Deepseek2Config& c) : r_(r), c_(c) {}
-
-  Error err(std::string_view name, const std::string& what) const {
-    return Error(r_.name() + ": tensor " + gguf::quoted(name) + ": " + what);
-  }
-
-  TensorRef view(const gguf::Tensor& t) {
-    TensorRef v;
-    v.name = t.name;
-    v.type = t.type;
-    v.n_dims = static_cast<int>(t.n_dims);
-    for (int i = 0; i < 4; ++i) v.ne[i] = static_cast<int64_t>(t.ne[i]);
-    v.data = t.data;
-    v.n_bytes = static_cast<size_t>(t.n_bytes);
-    v.nb1 = static_cast<size_t>(t.n_bytes / static_cast<uint64_t>(v.n_rows()));
-    used_.insert(t.name);
-    return v;
-  }
-
-  Result<void> check_type(const TensorRef& v, Kind kind) const {
-    if (kind == Kind::f32) {
-      if (v.type != GgmlType::F32)
-        return err(v.name, "type " + std::string(ggml_type_name(v.type)) + ", expected F32 (norms and biases)");
-      return ok();
-    }
-    if (!is_weight_type(v.type))
-      return err(v.name, "type " + std::string(ggml_type_name(v.type)) +
-                             " is not supported (dsk computes with F32 F16 BF16 Q8_0 Q4_K Q6_K Q2_K IQ2_XXS)");
-    const int64_t be = ggml_type_info(v.type).block_elems;
-    if (v.ne[0] % be != 0)
-      return err(v.name, "row length " + std::to_string(v.ne[0]) + " is not a multiple of the " +
-                             std::string(ggml_type_name(v.type)) + " block size " + std::to_string(be));
-    if (kind == Kind::weight && v.ne[0] % dot_granule(v.type) != 0)
-      return err(v.name, "row length " + std::to_string(v.ne[0]) + " is not a multiple of " +
-                             std::to_string(dot_granule(v.type)) + " (the dot-product block for " +
-                             std::string(ggml_type_name(v.type)) + ")");
-    return ok();
-  }
-
-  static bool same_shape(const TensorRef& v, const std::vector<int64_t>& ne) {
-    for (size_t i = 0; i < 4; ++i) {
-      const int64_t want = i < ne.size() ? ne[i] : 1;
-      if (v.ne[i] != want) return false;
-    }
-    return true;
-  }
-
-  Error shape_error(const TensorRef& v, const std::vector<int64_t>& ne, std::string_view extra = {}) const {
-    return err(v.name, "expected " + dims_text(ne.data(), static_cast<int>(ne.size())) + std::string(extra) +
-                           ", file has " + dims_text(v.ne, v.n_dims));
-  }
-
-  // A tensor that must exist with this shape.
-  Result<TensorRef> need(const std::string& name, std::vector<int64_t> ne, Kind kind) {
-    const gguf::Tensor* t = r_.find_tensor(name);
-    if (!t) {
-      return Error(r_.name() + ": tensor " + gguf::quoted(name) + " not found (expected " +
-                   dims_text(ne.data(), static_cast<int>(ne.size())) + ")");
-    }
-    return checked(*t, std::move(ne), kind);
-  }
-  // Absent: a TensorRef with data == nullptr.
-  Result<TensorRef> maybe(const std::string& name, std::vector<int64_t> ne, Kind kind) {
-    const gguf::Tensor* t = r_.find_tensor(name);
-    if (!t) return TensorRef{};
-    return checked(*t, std::move(ne), kind);
-  }
-  Result<TensorRef> checked(const gguf::Tensor& t, std::vector<int64_t> ne, Kind kind) {
-    TensorRef v = view(t);
-    if (!same_shape(v, ne)) return shape_error(v, ne);
-    DSK_TRY(check_type(v, kind));
-    return v;
-  }
-  // Error if present (a tensor that contradicts the config, e.g. attn_q_a in a file without q_lora_rank).
-  Result<void> must_not_have(const std::string& name, const char* why) const {
-    if (r_.find_tensor(name)) return err(name, std::string("present, but ") + why);
-    return ok();
-  }
-
-  const gguf::Reader& r_;
-  const Deepseek2Config& c_;
-  std::set<std::string, std::less<>> used_;
-};
-
-std::string blk(uint32_t il, const char* what) { return "blk." + std::to_string(il) + "." + what; }
 
 // attn_k_b / attn_v_b from attn_kv_b (F32): kv_b ne [kv_lora, H*(nope+v)], head h rows
 // [h*(nope+v), h*(nope+v)+nope) = W_UK_h (nope x kv_lora), the next d_v rows = W_UV_h (d_v x kv_lora).
@@ -391,19 +298,6 @@ TensorRef owned_ref(std::string name, const std::vector<float>& v, std::vector<i
   return t;
 }
 
-// "blk.N." prefix -> N; nullopt otherwise.
-std::optional<uint32_t> block_of(std::string_view name) {
-  if (name.substr(0, 4) != "blk.") return std::nullopt;
-  uint64_t n = 0;
-  size_t i = 4;
-  if (i >= name.size() || name[i] < '0' || name[i] > '9') return std::nullopt;
-  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
-    n = n * 10 + static_cast<uint64_t>(name[i] - '0');
-    if (n > 0xFFFFFFFFull) return std::nullopt;
-  }
-  if (i >= name.size() || name[i] != '.') return std::nullopt;
-  return static_cast<uint32_t>(n);
-}
 
 }  // namespace
 
@@ -415,7 +309,7 @@ Result<Deepseek2Model> load_deepseek2(const gguf::Reader& reader) {
     m.config = std::move(cfg).value();
   }
   Deepseek2Config& c = m.config;
-  Loader L(reader, c);
+  detail::TensorLoader L(reader);
   const int64_t E = c.n_embd, H = c.n_head;
 
   // Global tensors. n_vocab from token_embd when no key gave it.
@@ -467,12 +361,12 @@ Result<Deepseek2Model> load_deepseek2(const gguf::Reader& reader) {
       const gguf::Tensor* t = reader.find_tensor(name);
       if (!t) continue;
       TensorRef v = L.view(*t);
-      if (Loader::same_shape(v, s2) && v.n_dims == 2) {
+      if (detail::TensorLoader::same_shape(v, s2) && v.n_dims == 2) {
         v.n_dims = 3;
         v.ne[0] = s3[0];
         v.ne[1] = s3[1];
         v.ne[2] = s3[2];
-      } else if (!Loader::same_shape(v, s3)) {
+      } else if (!detail::TensorLoader::same_shape(v, s3)) {
         return L.shape_error(v, s3, " (or " + dims_text(s2.data(), 2) + ", ik's 2-D form)");
       }
       DSK_TRY(L.check_type(v, Kind::weight));
