@@ -2,8 +2,11 @@
 #include "model/deepseek4.hpp"
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <string_view>
+
+#include "model/tensor_loader.hpp"
 
 namespace dsk::model {
 
@@ -169,6 +172,100 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
   DSK_TRY(optf("rope.scaling.yarn_beta_fast", c.yarn_beta_fast));
   DSK_TRY(optf("rope.scaling.yarn_beta_slow", c.yarn_beta_slow));
   return c;
+}
+
+Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader) {
+  using detail::blk;
+  using detail::Kind;
+  Deepseek4Model m;
+  {
+    auto cfg = deepseek4_config(reader.metadata());
+    if (!cfg) return std::move(cfg).error();
+    m.config = std::move(cfg).value();
+  }
+  const Deepseek4Config& c = m.config;
+  detail::TensorLoader L(reader);
+  const int64_t E = c.n_embd, NV = c.n_vocab, H = c.n_head, D = c.head_dim, HC = c.hc_dim(), NC = c.n_hc_ctrl();
+  const int64_t Q = c.q_lora, G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+  DSK_TRY_ASSIGN(m.token_embd, L.need("token_embd.weight", {E, NV}, Kind::rows));
+  DSK_TRY_ASSIGN(m.output_hc_fn, L.need("output_hc_fn.weight", {HC, c.n_hc}, Kind::weight));
+  DSK_TRY_ASSIGN(m.output_hc_scale, L.need("output_hc_scale.weight", {1}, Kind::f32));
+  DSK_TRY_ASSIGN(m.output_hc_base, L.need("output_hc_base.weight", {c.n_hc}, Kind::f32));
+  DSK_TRY_ASSIGN(m.output_norm, L.need("output_norm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(m.output, L.need("output.weight", {E, NV}, Kind::weight));
+
+  m.layers.resize(c.n_layer);
+  for (uint32_t il = 0; il < c.n_layer; ++il) {
+    Deepseek4Layer& l = m.layers[il];
+    l.index = il;
+    l.compress_ratio = c.compress_ratio[il];
+    l.hash = c.is_hash_layer(il);
+    auto need = [&](const char* what, std::vector<int64_t> ne, Kind kind) { return L.need(blk(il, what), std::move(ne), kind); };
+    DSK_TRY_ASSIGN(l.hc_attn_fn, need("hc_attn_fn.weight", {HC, NC}, Kind::weight));
+    DSK_TRY_ASSIGN(l.hc_attn_scale, need("hc_attn_scale.weight", {3}, Kind::f32));
+    DSK_TRY_ASSIGN(l.hc_attn_base, need("hc_attn_base.weight", {NC}, Kind::f32));
+    DSK_TRY_ASSIGN(l.hc_ffn_fn, need("hc_ffn_fn.weight", {HC, NC}, Kind::weight));
+    DSK_TRY_ASSIGN(l.hc_ffn_scale, need("hc_ffn_scale.weight", {3}, Kind::f32));
+    DSK_TRY_ASSIGN(l.hc_ffn_base, need("hc_ffn_base.weight", {NC}, Kind::f32));
+    DSK_TRY_ASSIGN(l.attn_norm, need("attn_norm.weight", {E}, Kind::f32));
+    DSK_TRY_ASSIGN(l.attn_q_a, need("attn_q_a.weight", {E, Q}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_q_a_norm, need("attn_q_a_norm.weight", {Q}, Kind::f32));
+    DSK_TRY_ASSIGN(l.attn_q_b, need("attn_q_b.weight", {Q, H * D}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_kv, need("attn_kv.weight", {E, D}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_kv_a_norm, need("attn_kv_a_norm.weight", {D}, Kind::f32));
+    DSK_TRY_ASSIGN(l.attn_sinks, need("attn_sinks.weight", {H}, Kind::f32));
+    DSK_TRY_ASSIGN(l.attn_output_a, need("attn_output_a.weight", {H * D / G, G * OL}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_output_b, need("attn_output_b.weight", {G * OL, E}, Kind::weight));
+    const std::string comp[] = {"attn_compressor_ape.weight", "attn_compressor_kv.weight", "attn_compressor_gate.weight",
+                                "attn_compressor_norm.weight"};
+    const std::string idx[] = {"indexer.attn_q_b.weight",        "indexer.proj.weight",
+                               "indexer_compressor_ape.weight",  "indexer_compressor_kv.weight",
+                               "indexer_compressor_gate.weight", "indexer_compressor_norm.weight"};
+    if (l.compress_ratio != 0) {
+      const int64_t cw = (l.compress_ratio == 4 ? 2 : 1) * D, ratio = l.compress_ratio;
+      DSK_TRY_ASSIGN(l.attn_compressor_ape, need(comp[0].c_str(), {cw, ratio}, Kind::rows));
+      DSK_TRY_ASSIGN(l.attn_compressor_kv, need(comp[1].c_str(), {E, cw}, Kind::weight));
+      DSK_TRY_ASSIGN(l.attn_compressor_gate, need(comp[2].c_str(), {E, cw}, Kind::weight));
+      DSK_TRY_ASSIGN(l.attn_compressor_norm, need(comp[3].c_str(), {D}, Kind::f32));
+    } else {
+      for (const std::string& n : comp) DSK_TRY(L.must_not_have(blk(il, n.c_str()), "the layer's compress ratio is 0"));
+    }
+    if (l.compress_ratio == 4) {
+      const int64_t IH = c.n_indexer_head, ID = c.indexer_head_dim, iw = 2 * ID;
+      DSK_TRY_ASSIGN(l.indexer_q_b, need(idx[0].c_str(), {Q, IH * ID}, Kind::weight));
+      DSK_TRY_ASSIGN(l.indexer_proj, need(idx[1].c_str(), {E, IH}, Kind::weight));
+      DSK_TRY_ASSIGN(l.indexer_compressor_ape, need(idx[2].c_str(), {iw, 4}, Kind::rows));
+      DSK_TRY_ASSIGN(l.indexer_compressor_kv, need(idx[3].c_str(), {E, iw}, Kind::weight));
+      DSK_TRY_ASSIGN(l.indexer_compressor_gate, need(idx[4].c_str(), {E, iw}, Kind::weight));
+      DSK_TRY_ASSIGN(l.indexer_compressor_norm, need(idx[5].c_str(), {ID}, Kind::f32));
+    } else {
+      for (const std::string& n : idx)
+        DSK_TRY(L.must_not_have(blk(il, n.c_str()), "only ratio-4 layers have an indexer"));
+    }
+    DSK_TRY_ASSIGN(l.ffn_norm, need("ffn_norm.weight", {E}, Kind::f32));
+    DSK_TRY_ASSIGN(l.ffn_gate_inp, need("ffn_gate_inp.weight", {E, NE}, Kind::weight));
+    DSK_TRY_ASSIGN(l.exp_probs_b, L.maybe(blk(il, "exp_probs_b.bias"), {NE}, Kind::f32));
+    DSK_TRY_ASSIGN(l.ffn_gate_exps, need("ffn_gate_exps.weight", {E, FF, NE}, Kind::weight));
+    DSK_TRY_ASSIGN(l.ffn_up_exps, need("ffn_up_exps.weight", {E, FF, NE}, Kind::weight));
+    if (l.ffn_up_exps.type != l.ffn_gate_exps.type)
+      return L.err(l.ffn_up_exps.name, "type " + std::string(ggml_type_name(l.ffn_up_exps.type)) +
+                                           " differs from ffn_gate_exps' " + std::string(ggml_type_name(l.ffn_gate_exps.type)));
+    DSK_TRY_ASSIGN(l.ffn_down_exps, need("ffn_down_exps.weight", {FF, E, NE}, Kind::weight));
+    if (c.n_expert_shared > 0) {
+      const int64_t FS = FF * c.n_expert_shared;
+      DSK_TRY_ASSIGN(l.ffn_gate_shexp, need("ffn_gate_shexp.weight", {E, FS}, Kind::weight));
+      DSK_TRY_ASSIGN(l.ffn_up_shexp, need("ffn_up_shexp.weight", {E, FS}, Kind::weight));
+      DSK_TRY_ASSIGN(l.ffn_down_shexp, need("ffn_down_shexp.weight", {FS, E}, Kind::weight));
+    }
+    if (l.hash) {
+      DSK_TRY_ASSIGN(l.ffn_gate_tid2eid, need("ffn_gate_tid2eid.weight", {c.n_expert_used, NV}, Kind::i32));
+    } else {
+      DSK_TRY(L.must_not_have(blk(il, "ffn_gate_tid2eid.weight"), "the layer is not a hash layer (hash_layer_count)"));
+    }
+  }
+  for (const gguf::Tensor& t : reader.tensors())
+    if (!L.used_.count(t.name)) m.unused.push_back(t.name);
+  return m;
 }
 
 void set_deepseek4_metadata(gguf::Metadata& md, const Deepseek4Config& c) {

@@ -1,12 +1,14 @@
 // model/deepseek4.hpp — the DeepSeek-V4 family (general.architecture = deepseek4: V4-Flash, V4-Pro
 // shapes) read from GGUF metadata, in the key set ds4 publishes (../shared/specs/deepseek4-architecture.md
-// §1; docs/models.md). Hyperparameters only so far: the tensors, the forward pass and the KV storage
-// options of issue 7 build on this.
+// §1-2; docs/models.md): hyperparameters and per-layer tensor views, validated. The forward pass and
+// the KV storage options of issue 7 build on this.
 //
-//   DSK_TRY_ASSIGN(dsk::model::Deepseek4Config c, dsk::model::deepseek4_config(reader.metadata()));
+//   DSK_TRY_ASSIGN(dsk::gguf::Reader r, dsk::gguf::Reader::open(path));
+//   DSK_TRY_ASSIGN(dsk::model::Deepseek4Model m, dsk::model::load_deepseek4(r));
 //
-// Everything comes from metadata, nothing from a hard-coded shape: a missing or inconsistent key is
-// one Error naming it and what was expected.
+// Everything comes from metadata, nothing from a hard-coded shape: a missing or inconsistent key or
+// tensor is one Error naming it and what was expected. The tensors point into the Reader's
+// mappings (the Reader must outlive the model).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,8 @@
 
 #include "common/result.hpp"
 #include "gguf/metadata.hpp"
+#include "gguf/reader.hpp"
+#include "model/deepseek2.hpp"  // TensorRef
 
 namespace dsk::model {
 
@@ -64,8 +68,64 @@ struct Deepseek4Config {
   bool is_hca(uint32_t il) const { return compress_ratio[il] == 128; }    // compressed, no indexer
 };
 
+// One layer's tensors (ggml order; spec §2.2). Absent ones have data == nullptr.
+struct Deepseek4Layer {
+  uint32_t index = 0;
+  uint32_t compress_ratio = 0;  // 0, 4 (CSA: compressor + indexer) or 128 (HCA: compressor)
+  bool hash = false;            // experts from tid2eid
+  // hyper-connections around attention and the FFN: fn [hc_dim, n_hc_ctrl], scale F32 [3], base F32 [n_hc_ctrl]
+  TensorRef hc_attn_fn, hc_attn_scale, hc_attn_base;
+  TensorRef hc_ffn_fn, hc_ffn_scale, hc_ffn_base;
+  // attention
+  TensorRef attn_norm;       // F32 [n_embd]
+  TensorRef attn_q_a;        // [n_embd, q_lora]
+  TensorRef attn_q_a_norm;   // F32 [q_lora]
+  TensorRef attn_q_b;        // [q_lora, n_head * head_dim]
+  TensorRef attn_kv;         // [n_embd, head_dim] (the shared K = V row)
+  TensorRef attn_kv_a_norm;  // F32 [head_dim]
+  TensorRef attn_sinks;      // F32 [n_head]
+  TensorRef attn_output_a;   // [n_head * head_dim / n_out_group, n_out_group * o_lora]
+  TensorRef attn_output_b;   // [n_out_group * o_lora, n_embd]
+  // compressor (ratio != 0), cw = (ratio == 4 ? 2 : 1) * head_dim
+  TensorRef attn_compressor_ape;   // [cw, ratio]
+  TensorRef attn_compressor_kv;    // [n_embd, cw]
+  TensorRef attn_compressor_gate;  // [n_embd, cw]
+  TensorRef attn_compressor_norm;  // F32 [head_dim]
+  // indexer (ratio 4), iw = 2 * indexer_head_dim
+  TensorRef indexer_q_b;              // [q_lora, n_indexer_head * indexer_head_dim]
+  TensorRef indexer_proj;             // [n_embd, n_indexer_head]
+  TensorRef indexer_compressor_ape;   // [iw, 4]
+  TensorRef indexer_compressor_kv;    // [n_embd, iw]
+  TensorRef indexer_compressor_gate;  // [n_embd, iw]
+  TensorRef indexer_compressor_norm;  // F32 [indexer_head_dim]
+  // FFN
+  TensorRef ffn_norm;        // F32 [n_embd]
+  TensorRef ffn_gate_inp;    // router [n_embd, n_expert]
+  TensorRef exp_probs_b;     // F32 [n_expert], optional (selection bias)
+  TensorRef ffn_gate_exps, ffn_up_exps;  // [n_embd, n_ff_exp, n_expert] (same type)
+  TensorRef ffn_down_exps;               // [n_ff_exp, n_embd, n_expert]
+  TensorRef ffn_gate_shexp, ffn_up_shexp;  // [n_embd, n_ff_exp * n_expert_shared] (when shared experts)
+  TensorRef ffn_down_shexp;                // [n_ff_exp * n_expert_shared, n_embd]
+  TensorRef ffn_gate_tid2eid;              // I32 [n_expert_used, n_vocab] (hash layers)
+};
+
+struct Deepseek4Model {
+  Deepseek4Config config;
+  TensorRef token_embd;       // [n_embd, n_vocab] (rows looked up)
+  TensorRef output_hc_fn;     // [hc_dim, n_hc]
+  TensorRef output_hc_scale;  // F32 [1]
+  TensorRef output_hc_base;   // F32 [n_hc]
+  TensorRef output_norm;      // F32 [n_embd]
+  TensorRef output;           // [n_embd, n_vocab] (not tied to the embedding)
+  std::vector<Deepseek4Layer> layers;
+  std::vector<std::string> unused;  // tensors of the file nothing above uses (not an error)
+};
+
 // Hyperparameters from general.architecture = deepseek4 metadata, validated.
 Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md);
+
+// Config + tensors (ds4's layout), every shape and type checked: one Error naming the tensor.
+Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader);
 
 // Writes the deepseek4.* keys (and general.architecture) of `c`, as ds4's files carry them (tools,
 // tests). n_ctx_train, n_expert_groups / n_group_used are written only when nonzero.

@@ -26,6 +26,7 @@ enum class Kind {
   weight,  // a matmul weight: computable type, ne[0] a multiple of the dot block
   rows,    // rows looked up (token_embd): computable type
   f32,     // norms, biases: F32
+  i32,     // index tables (tid2eid): I32
 };
 
 class TensorLoader {
@@ -50,6 +51,10 @@ class TensorLoader {
   }
 
   Result<void> check_type(const TensorRef& v, Kind kind) const {
+    if (kind == Kind::i32) {
+      if (v.type != GgmlType::I32) return err(v.name, "type " + std::string(ggml_type_name(v.type)) + ", expected I32");
+      return ok();
+    }
     if (kind == Kind::f32) {
       if (v.type != GgmlType::F32)
         return err(v.name, "type " + std::string(ggml_type_name(v.type)) + ", expected F32 (norms and biases)");

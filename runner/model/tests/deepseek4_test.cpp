@@ -1,10 +1,12 @@
-// deepseek4 hyperparameters (model/deepseek4.hpp): the V4-Flash key set round-trips through GGUF
-// metadata, other shapes are read as written, and every invalid or missing key is one clear error.
+// deepseek4 (model/deepseek4.hpp): the V4-Flash key set round-trips through GGUF metadata, other
+// shapes are read as written, every invalid or missing key is one clear error; a tiny file with
+// every layer kind (plain, hash, CSA, HCA) loads its tensors, and bad tensors are named.
 #include <string>
 
 #include "catch.hpp"
 #include "gguf/value.hpp"
 #include "model/deepseek4.hpp"
+#include "model_test_util.hpp"
 
 using namespace dsk;
 using namespace dsk::model;
@@ -163,5 +165,188 @@ TEST_CASE("deepseek4: invalid or missing keys are named", "[model][deepseek4]") 
     auto md = flash_md();
     md.set("deepseek4.hash_layer_count", gguf::Value::scalar(uint32_t{44}));
     CHECK(mentions(error_of(md), "hash_layer_count"));
+  }
+}
+
+namespace {
+
+using dsk::model::test::File;
+using dsk::model::test::Item;
+
+// A tiny V4 config: 4 layers (plain+hash, plain, CSA, HCA), every width small but block-aligned.
+Deepseek4Config tiny_v4() {
+  Deepseek4Config c = deepseek4_flash_config();
+  c.n_layer = 4;
+  c.n_embd = 256;
+  c.n_vocab = 300;
+  c.n_head = 4;
+  c.head_dim = 64;
+  c.n_rot = 16;
+  c.q_lora = 64;
+  c.o_lora = 32;
+  c.n_out_group = 2;
+  c.n_expert = 8;
+  c.n_expert_used = 2;
+  c.n_ff_exp = 256;  // a Q2_K down projection's row
+  c.n_expert_shared = 1;
+  c.n_hash_layer = 1;
+  c.n_swa = 8;
+  c.n_indexer_head = 2;
+  c.indexer_head_dim = 32;
+  c.indexer_top_k = 4;
+  c.n_hc = 2;
+  c.sinkhorn_iters = 3;
+  c.compress_ratio = {0, 0, 4, 128};
+  c.swiglu_clamp.assign(4, 10.0f);
+  return c;
+}
+
+Item tensor(const std::string& name, GgmlType t, std::vector<uint64_t> ne) {
+  Item it{name, t, ne, {}};
+  uint64_t n = 1;
+  for (uint64_t d : ne) n *= d;
+  const auto& ti = ggml_type_info(t);
+  it.bytes.assign(static_cast<size_t>(n / ti.block_elems * ti.block_bytes), 0);
+  for (size_t i = 0; i < it.bytes.size(); ++i) it.bytes[i] = static_cast<uint8_t>(i * 37 % 251);
+  if (t == GgmlType::I32)
+    for (size_t i = 0; i < it.bytes.size(); i += 4) it.bytes[i] = static_cast<uint8_t>(i / 4 % 8), it.bytes[i + 1] = it.bytes[i + 2] = it.bytes[i + 3] = 0;
+  return it;
+}
+
+File tiny_v4_file(const Deepseek4Config& c) {
+  File f;
+  set_deepseek4_metadata(f.md, c);
+  const uint64_t E = c.n_embd, NV = c.n_vocab, H = c.n_head, D = c.head_dim, HC = c.hc_dim(), NC = c.n_hc_ctrl();
+  const uint64_t Q = c.q_lora, G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+  const GgmlType F32 = GgmlType::F32, F16 = GgmlType::F16, Q8 = GgmlType::Q8_0;
+  auto add = [&](const std::string& n, GgmlType t, std::vector<uint64_t> ne) { f.items.push_back(tensor(n, t, std::move(ne))); };
+  add("token_embd.weight", F16, {E, NV});
+  add("output_hc_fn.weight", F16, {HC, c.n_hc});
+  add("output_hc_scale.weight", F32, {1});
+  add("output_hc_base.weight", F32, {c.n_hc});
+  add("output_norm.weight", F32, {E});
+  add("output.weight", Q8, {E, NV});
+  for (uint32_t il = 0; il < c.n_layer; ++il) {
+    const std::string b = "blk." + std::to_string(il) + ".";
+    for (const char* s : {"hc_attn_", "hc_ffn_"}) {
+      add(b + s + "fn.weight", F16, {HC, NC});
+      add(b + s + "scale.weight", F32, {3});
+      add(b + s + "base.weight", F32, {NC});
+    }
+    add(b + "attn_norm.weight", F32, {E});
+    add(b + "attn_q_a.weight", Q8, {E, Q});
+    add(b + "attn_q_a_norm.weight", F32, {Q});
+    add(b + "attn_q_b.weight", Q8, {Q, H * D});
+    add(b + "attn_kv.weight", Q8, {E, D});
+    add(b + "attn_kv_a_norm.weight", F32, {D});
+    add(b + "attn_sinks.weight", F32, {H});
+    add(b + "attn_output_a.weight", Q8, {H * D / G, G * OL});
+    add(b + "attn_output_b.weight", Q8, {G * OL, E});
+    const uint32_t r = c.compress_ratio[il];
+    if (r != 0) {
+      const uint64_t cw = (r == 4 ? 2 : 1) * D;
+      add(b + "attn_compressor_ape.weight", F16, {cw, r});
+      add(b + "attn_compressor_kv.weight", F16, {E, cw});
+      add(b + "attn_compressor_gate.weight", F16, {E, cw});
+      add(b + "attn_compressor_norm.weight", F32, {D});
+    }
+    if (r == 4) {
+      const uint64_t IH = c.n_indexer_head, ID = c.indexer_head_dim;
+      add(b + "indexer.attn_q_b.weight", F16, {Q, IH * ID});
+      add(b + "indexer.proj.weight", F16, {E, IH});
+      add(b + "indexer_compressor_ape.weight", F16, {2 * ID, 4});
+      add(b + "indexer_compressor_kv.weight", F16, {E, 2 * ID});
+      add(b + "indexer_compressor_gate.weight", F16, {E, 2 * ID});
+      add(b + "indexer_compressor_norm.weight", F32, {ID});
+    }
+    add(b + "ffn_norm.weight", F32, {E});
+    add(b + "ffn_gate_inp.weight", F16, {E, NE});
+    add(b + "exp_probs_b.bias", F32, {NE});
+    add(b + "ffn_gate_exps.weight", GgmlType::IQ2_XXS, {E, FF, NE});
+    add(b + "ffn_up_exps.weight", GgmlType::IQ2_XXS, {E, FF, NE});
+    add(b + "ffn_down_exps.weight", GgmlType::Q2_K, {FF, E, NE});
+    add(b + "ffn_gate_shexp.weight", Q8, {E, FF});
+    add(b + "ffn_up_shexp.weight", Q8, {E, FF});
+    add(b + "ffn_down_shexp.weight", Q8, {FF, E});
+    if (il < c.n_hash_layer) add(b + "ffn_gate_tid2eid.weight", GgmlType::I32, {c.n_expert_used, NV});
+  }
+  return f;
+}
+
+// Loads f; returns the error text, or "" (and the model in *out) on success.
+std::string load(const File& f, Deepseek4Model* out = nullptr) {
+  static std::vector<std::unique_ptr<gguf::Reader>> keep;  // mappings outlive the returned model
+  const std::vector<uint8_t> bytes = f.bytes();
+  auto r = gguf::Reader::from_memory(bytes, "v4.gguf");
+  if (!r) return "reader: " + r.error().message();
+  keep.push_back(std::make_unique<gguf::Reader>(std::move(r).value()));
+  auto m = load_deepseek4(*keep.back());
+  if (!m) return m.error().message();
+  if (out) *out = std::move(m).value();
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("deepseek4: a tiny file with every layer kind loads", "[model][deepseek4]") {
+  const Deepseek4Config c = tiny_v4();
+  Deepseek4Model m;
+  REQUIRE(load(tiny_v4_file(c), &m).empty());
+  REQUIRE(m.layers.size() == 4);
+  CHECK(m.layers[0].hash);
+  CHECK(m.layers[0].ffn_gate_tid2eid.present());
+  CHECK(!m.layers[1].ffn_gate_tid2eid.present());
+  CHECK(!m.layers[1].attn_compressor_kv.present());
+  CHECK(m.layers[2].compress_ratio == 4);
+  CHECK(m.layers[2].indexer_q_b.present());
+  CHECK(m.layers[2].attn_compressor_ape.ne[0] == 128);  // 2 * head_dim for ratio 4
+  CHECK(m.layers[3].compress_ratio == 128);
+  CHECK(m.layers[3].attn_compressor_kv.present());
+  CHECK(!m.layers[3].indexer_q_b.present());
+  CHECK(m.layers[3].attn_compressor_ape.ne[0] == 64);
+  CHECK(m.layers[3].ffn_gate_exps.type == GgmlType::IQ2_XXS);
+  CHECK(m.layers[3].ffn_down_exps.ne[2] == 8);
+  CHECK(m.output.type == GgmlType::Q8_0);
+  CHECK(m.unused.empty());
+}
+
+TEST_CASE("deepseek4: bad tensors are named", "[model][deepseek4]") {
+  const Deepseek4Config c = tiny_v4();
+  SECTION("missing") {
+    File f = tiny_v4_file(c);
+    f.remove("blk.2.indexer.proj.weight");
+    const std::string e = load(f);
+    CHECK(mentions(e, "blk.2.indexer.proj.weight"));
+    CHECK(mentions(e, "not found"));
+  }
+  SECTION("wrong shape") {
+    File f = tiny_v4_file(c);
+    f.reshape("blk.1.attn_output_a.weight", {256, 64}, GgmlType::Q8_0);
+    CHECK(mentions(load(f), "blk.1.attn_output_a.weight"));
+  }
+  SECTION("a norm that is not F32") {
+    File f = tiny_v4_file(c);
+    f.reshape("blk.0.attn_sinks.weight", {4}, GgmlType::F16);
+    CHECK(mentions(load(f), "expected F32"));
+  }
+  SECTION("tid2eid that is not I32") {
+    File f = tiny_v4_file(c);
+    f.reshape("blk.0.ffn_gate_tid2eid.weight", {2, 300}, GgmlType::F32);
+    CHECK(mentions(load(f), "expected I32"));
+  }
+  SECTION("up and gate experts of different types") {
+    File f = tiny_v4_file(c);
+    f.reshape("blk.1.ffn_up_exps.weight", {256, 256, 8}, GgmlType::Q2_K);
+    CHECK(mentions(load(f), "differs from ffn_gate_exps"));
+  }
+  SECTION("an indexer on an HCA layer") {
+    File f = tiny_v4_file(c);
+    f.items.push_back(tensor("blk.3.indexer.proj.weight", GgmlType::F16, {256, 2}));
+    CHECK(mentions(load(f), "only ratio-4 layers have an indexer"));
+  }
+  SECTION("tid2eid on a layer past hash_layer_count") {
+    File f = tiny_v4_file(c);
+    f.items.push_back(tensor("blk.1.ffn_gate_tid2eid.weight", GgmlType::I32, {2, 300}));
+    CHECK(mentions(load(f), "not a hash layer"));
   }
 }
