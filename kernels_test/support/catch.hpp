@@ -9,3 +9,14 @@
 #define DSK_CATCH_V3 0
 namespace Catch::Matchers {}
 #endif
+
+#include <string>
+
+// CHECK that `text` contains `sub`, showing the text on failure (no matchers: Catch2 v2 and v3
+// name them differently).
+#define CHECK_HAS(text, sub)                         \
+  do {                                               \
+    const std::string dsk_text_ = (text);            \
+    INFO("text: " << dsk_text_);                     \
+    CHECK(dsk_text_.find(sub) != std::string::npos); \
+  } while (0)

@@ -16,13 +16,6 @@
 #include "model/synth.hpp"
 #include "reference/quant.hpp"
 
-#define CHECK_HAS(text, sub)                         \
-  do {                                               \
-    const std::string dsk_text_ = (text);            \
-    INFO("text: " << dsk_text_);                     \
-    CHECK(dsk_text_.find(sub) != std::string::npos); \
-  } while (0)
-
 namespace dsk::model::test {
 
 // One tensor with its bytes (materialized from a PlannedTensor).
