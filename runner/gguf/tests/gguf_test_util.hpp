@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "temp_dir.hpp"
 #include "gguf/reader.hpp"
 #include "gguf/writer.hpp"
 
@@ -76,27 +77,9 @@ inline std::string parse_error(const std::vector<uint8_t>& bytes, std::string na
   return r.error().message();
 }
 
-// A fresh directory under the system temp dir, removed (with its contents) at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("dsk-gguf-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+// Temp directories named dsk-gguf-test-<pid>-<n>.
+struct TempDir : dsk::test::TempDir {
+  TempDir() : dsk::test::TempDir("dsk-gguf-test") {}
 };
 
 inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "temp_dir.hpp"
 #include "gguf/reader.hpp"
 #include "gguf/writer.hpp"
 #include "model/deepseek2.hpp"
@@ -114,26 +115,9 @@ inline std::string load_error(const File& f) {
   return m.error().message();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("dsk-model-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+// Temp directories named dsk-model-test-<pid>-<n>.
+struct TempDir : dsk::test::TempDir {
+  TempDir() : dsk::test::TempDir("dsk-model-test") {}
 };
 
 inline std::vector<uint8_t> tensor_bytes(const TensorRef& t) { return {t.data, t.data + t.n_bytes}; }
