@@ -9,6 +9,10 @@
 // time_graph), 3 warm-ups, median of --runs graph runs / R. Bytes counted: the weights of the
 // selected experts (distinct per launch) and of the shared expert, read once; % against the read
 // bandwidth measured in the same run.
+// Prefill (the grouped path, T = 512 and 4096, one launch per graph, median of 5 runs): % of the
+// roofline max(bytes / read_bw, int8 ops / 1979 TOPS, the H200's dense int8 tensor-core rate),
+// bytes = the experts the tokens select (distinct, counted once) + the shared expert, int8 ops =
+// 2 * (T * k + T) * 3 * n_embd * n_ff. The kernel today uses dp4a (CUDA cores), not int8 MMA.
 // Usage: dsk-bench-moe [--runs N]   (N >= 20, default 30)
 #include <cuda_runtime.h>
 
@@ -50,7 +54,8 @@ int main(int argc, char** argv) {
   int runs = 30;
   if (const int rc = dsk::bench::parse_runs(argc, argv, "dsk-bench-moe",
                                             "  Times dsk::moe::launch on the V3 / V4-Flash layer shapes (2-bit mix, Q8_0), T = 1 and 4:\n"
-                                            "  20 launches per CUDA graph, median of N (default 30, >= 20) graph runs / 20.\n",
+                                            "  20 launches per CUDA graph, median of N (default 30, >= 20) graph runs / 20;\n"
+                                            "  then prefill T = 512 and 4096 (one launch per graph, median of 5) vs the roofline.\n",
                                             runs);
       rc >= 0)
     return rc;
@@ -70,6 +75,12 @@ int main(int argc, char** argv) {
     };
     std::printf("| layer | T | launches/graph | MB/launch | us/launch | GB/s | %% read_bw |\n|---|---:|---:|---:|---:|---:|---:|\n");
     std::mt19937_64 rng(7);
+    struct PrefillRow {
+      const char* name;
+      int T;
+      double mb, tops, us, tps, roof_us;
+    };
+    std::vector<PrefillRow> prefill;
     for (const Config& c : configs) {
       const size_t gu_row = row_bytes(c.gate_up, c.n_embd), d_row = row_bytes(c.down, c.n_ff);
       const size_t gu_exp = up16(gu_row * c.n_ff), d_exp = up16(d_row * c.n_embd);
@@ -145,7 +156,63 @@ int main(int argc, char** argv) {
                     100.0 * bytes / (us * 1e3) / bw);
         std::fflush(stdout);
       }
+      for (int T : {512, 4096}) {
+        std::vector<int32_t> ids(static_cast<size_t>(T) * c.k);
+        std::set<int32_t> used;
+        for (int t = 0; t < T; ++t) {
+          std::vector<int32_t> perm(c.n_expert);
+          std::iota(perm.begin(), perm.end(), 0);
+          for (int j = 0; j < c.k; ++j) {
+            std::uniform_int_distribution<int> pick(j, c.n_expert - 1);
+            std::swap(perm[j], perm[pick(rng)]);
+            ids[static_cast<size_t>(t) * c.k + j] = perm[j];
+            used.insert(perm[j]);
+          }
+        }
+        DeviceBuffer d_ids(ids.size() * 4), d_w(ids.size() * 4), d_x(static_cast<size_t>(T) * c.n_embd * 4),
+            d_y(static_cast<size_t>(T) * c.n_embd * 4);
+        DSK_CUDA_CHECK(cudaMemcpy(d_ids.as(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+        dsk::bench::fill_uniform(d_w.as<float>(), ids.size(), 8, 0.05f, 0.3f);
+        dsk::bench::fill_uniform(d_x.as<float>(), static_cast<size_t>(T) * c.n_embd, 9, -1.0f, 1.0f);
+        dsk::moe::Params p;
+        p.T = T;
+        p.n_embd = c.n_embd;
+        p.n_ff = c.n_ff;
+        p.n_expert = c.n_expert;
+        p.k = c.k;
+        p.x = d_x.as<float>();
+        p.y = d_y.as<float>();
+        p.ids = d_ids.as<int32_t>();
+        p.weights = d_w.as<float>();
+        p.gate = {c.gate_up, gate.as(), 0, gu_exp};
+        p.up = {c.gate_up, up.as(), 0, gu_exp};
+        p.down = {c.down, down.as(), 0, d_exp};
+        p.clamp = c.v4;
+        p.weight_before_down = c.v4;
+        p.n_ff_shared = c.n_ff_shared;
+        p.shared_clamp = c.v4;
+        p.gate_shared = {c.gate_up, sgate.as(), 0, 0};
+        p.up_shared = {c.gate_up, sup.as(), 0, 0};
+        p.down_shared = {c.down, sdown.as(), 0, 0};
+        const size_t wsb = dsk::moe::workspace_size(p);
+        DeviceBuffer ws(wsb);
+        dsk::bench::Stream st;
+        const double bytes = static_cast<double>(used.size()) * (2.0 * gu_row * c.n_ff + static_cast<double>(d_row) * c.n_embd) +
+                             2.0 * sgu + static_cast<double>(sd);
+        const double ops = 2.0 * (static_cast<double>(T) * c.k + (c.n_ff_shared > 0 ? T : 0)) * 3.0 * c.n_embd * c.n_ff;
+        const auto tm = dsk::bench::time_graph([&](int) { DSK_CHECK_STATUS(dsk::moe::launch(p, ws.as(), wsb, st.get())); },
+                                               1, 1, 5, st.get());
+        const double us = tm.per_launch_us;
+        const double roof_us = std::max(bytes / (bw * 1e3), ops / 1979e6);
+        prefill.push_back({c.name, T, bytes / 1e6, ops / 1e12, us, T / (us * 1e-6), roof_us});
+      }
     }
+    std::printf("\nPrefill (grouped path), one launch per graph, median of 5:\n\n"
+                "| layer | T | MB read | int8 Tops | us | tokens/s | roofline us | %% of roofline |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const PrefillRow& r : prefill)
+      std::printf("| %s | %d | %.0f | %.2f | %.0f | %.0f | %.0f | %.1f |\n", r.name, r.T, r.mb, r.tops, r.us, r.tps,
+                  r.roof_us, 100.0 * r.roof_us / r.us);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dsk-bench-moe: %s\n", e.what());
     return 1;

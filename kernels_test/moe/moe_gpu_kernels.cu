@@ -59,4 +59,6 @@ Status ffn(const moe::FfnParams& h, const Sizes& sz) {
   return s;
 }
 
+void set_grouped_min_tokens(int T) { moe::cuda_detail::grouped_min_tokens_knob() = T > 0 ? T : moe::cuda_detail::kChunk + 1; }
+
 }  // namespace dsk::test::gpu_moe

@@ -19,4 +19,8 @@ struct Sizes {
 Status moe(const moe::Params& host, const Sizes& sizes, bool graph = false);
 Status ffn(const moe::FfnParams& host, const Sizes& sizes);
 
+// T from which the launchers take the grouped (prefill) path (moe::cuda_detail::
+// grouped_min_tokens_knob; 0 restores the default). Results must not depend on it.
+void set_grouped_min_tokens(int T);
+
 }  // namespace dsk::test::gpu_moe

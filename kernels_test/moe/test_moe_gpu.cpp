@@ -1,6 +1,7 @@
 // GPU MoE (include/dsk/moe/moe_cuda.cuh) == reference/moe.* by bits: routed experts in the weight
 // type mixes of real files, shared experts, V4's clamp and weight-before-down, T = 1..4 (one chunk)
-// and T = 7 (chunks), repeated experts, graph capture, the dense FFN, an invalid id.
+// and T = 7 (chunks), repeated experts, graph capture, the dense FFN, an invalid id; the grouped
+// (prefill) path for every mix, forced from T = 1 and by default from T = 5, and over two passes.
 #include <cmath>
 #include <vector>
 
@@ -93,10 +94,31 @@ TEST_CASE("GPU MoE == reference: DeepSeek-like k and expert counts, graph captur
   check_moe(rng, kMixes[1], 512, 512, 16, 16, 4, false, false, false); // k = 16
 }
 
+TEST_CASE("GPU MoE grouped (prefill) path == reference: every mix, T = 1..40, forced and default", "[moe][gpu]") {
+  Rng rng(505);
+  struct Knob {  // restores the default path selection however the test ends
+    explicit Knob(int t) { gm::set_grouped_min_tokens(t); }
+    ~Knob() { gm::set_grouped_min_tokens(0); }
+  };
+  {
+    Knob k(1);  // every T through the grouped GEMM
+    for (const Mix& mix : kMixes)
+      for (int64_t T : {1, 3, 7})
+        for (bool shared : {false, true}) check_moe(rng, mix, 512, 256, 8, 3, T, shared, shared, false);
+  }
+  for (const Mix& mix : kMixes) check_moe(rng, mix, 512, 256, 8, 3, 40, true, false, false);  // default: grouped
+  check_moe(rng, kMixes[0], 1024, 512, 32, 8, 64, true, true, true);                              // V4-like, graph
+}
+
+TEST_CASE("GPU MoE prefill longer than one grouped pass (1024 tokens)", "[moe][gpu]") {
+  Rng rng(506);
+  check_moe(rng, kMixes[1], 256, 256, 8, 2, 1100, true, false, false);
+}
+
 TEST_CASE("GPU dense FFN == reference", "[moe][gpu]") {
   Rng rng(503);
   for (const Mix& mix : kMixes)
-    for (int64_t T : {1, 3, 6}) {
+    for (int64_t T : {1, 3, 6, 45}) {  // 6 and 45: the grouped path
       INFO(mix.name << " T " << T);
       const Mat g = make(rng, mix.gate, 512, 768, 1, 0.05f), u = make(rng, mix.up, 512, 768, 1, 0.05f);
       const Mat d = make(rng, mix.down, 768, 512, 1, 0.05f);
@@ -127,12 +149,20 @@ TEST_CASE("GPU MoE: an expert id out of range gives NaN for its token, the other
   p.ids = ids.data(); p.weights = w.data();
   p.gate = tensor(g); p.up = tensor(u); p.down = tensor(d);
   p.y = y.data();
-  REQUIRE(gm::moe(p, {g.bytes.size(), u.bytes.size(), d.bytes.size(), 0, 0, 0}).ok());
   moe::Params q = p;
   q.T = 1; q.y = want.data();
   REQUIRE(ref::moe::moe(q).ok());
-  CHECK(dsk::test::compare_bits(y.data(), want.data(), 256).count == 0);
-  for (int i = 0; i < 256; ++i) CHECK(std::isnan(y[256 + i]));
+  for (int min_tokens : {0, 1}) {  // the decode path, then the grouped path
+    INFO("grouped from T = " << min_tokens);
+    gm::set_grouped_min_tokens(min_tokens);
+    const Status st = gm::moe(p, {g.bytes.size(), u.bytes.size(), d.bytes.size(), 0, 0, 0});
+    gm::set_grouped_min_tokens(0);
+    REQUIRE(st.ok());
+    CHECK(dsk::test::compare_bits(y.data(), want.data(), 256).count == 0);
+    size_t nan = 0;
+    for (int i = 0; i < 256; ++i) nan += std::isnan(y[256 + i]) ? 1 : 0;
+    CHECK(nan == 256);
+  }
   CHECK(ref::moe::moe(p).code == Status::kInvalidArgument);  // the reference reports it instead
 }
 

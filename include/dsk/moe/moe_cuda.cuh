@@ -2,8 +2,7 @@
 // shared experts) for the router's ids / weights, and the dense SwiGLU FFN, bit-identical to
 // dsk::ref::moe::moe / ffn.
 //
-// Per chunk of up to 4 tokens (decode is one chunk; longer T runs chunk after chunk — a correct
-// but slow path until the grouped prefill GEMM exists):
+// Decode (T < grouped_min_tokens_knob(), default 5), per chunk of up to 4 tokens:
 //   1. x quantized once per activation type the weights need (gemv::quantize_act; F32 weights use
 //      x itself);
 //   2. gate and up of every (token, slot) pair: gemv::launch_indexed on the 3-D expert stacks (the
@@ -14,6 +13,11 @@
 //   5. y = the slots' down outputs combined in slot order (fp::fma(w, d, acc), or fp::add after a
 //      weight applied before down), plus the shared experts' FFN (steps 1-4 as plain GEMVs over the
 //      chunk's tokens, N = T) by fp::add.
+// Prefill (T >= 5), per pass of up to kPrefillTokens tokens: the same steps with the GEMVs replaced
+// by the grouped GEMM (dsk/gemm/grouped_gemm.cuh): the pass's (token, slot) pairs grouped by expert
+// (CUB radix sort + offsets), gate / up / down as tiles of 64 rows × 32 pairs of one expert
+// (each weight tile read once per 32 pairs), the shared experts and the dense FFN as one group.
+// Both paths compute every row in the canonical order, so the bits do not depend on the path.
 // Every step is one of the reference's formulas in the reference's order (GEMV rows in the
 // canonical order, quantize_block bytes, swiglu, the slot-order sum), so y has the reference's
 // bits. Differences from the reference, by necessity: an expert id outside [0, n_expert) cannot
@@ -32,6 +36,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "dsk/gemm/grouped_gemm.cuh"
 #include "dsk/gemv/gemv.hpp"
 #include "dsk/gemv/quantize_act.hpp"
 #include "dsk/ops/ops.hpp"
@@ -42,6 +47,15 @@ namespace cuda_detail {
 
 inline constexpr int kChunk = 4;  // tokens per chunk (gemv's N limit)
 inline constexpr int kThreads = 256;
+inline constexpr int64_t kPrefillTokens = 1024;  // tokens per grouped pass (bounds the workspace)
+
+// T from which launch() takes the grouped (prefill) path; performance only (tests set 1 to run
+// every shape through it). Not thread-safe.
+inline int& grouped_min_tokens_knob() {
+  static int v = kChunk + 1;
+  return v;
+}
+inline bool use_grouped(int64_t T) { return T >= grouped_min_tokens_knob(); }
 
 using gemv::activation_row_bytes;
 using gemv::activation_type;
@@ -69,15 +83,15 @@ inline FfnLayout ffn_layout(int64_t P, int64_t n_ff, int64_t n_embd, GgmlType do
   return l;
 }
 
-// The x rows of a chunk in each activation type (Q8_0, Q8_K; F32 is x itself).
+// The x rows of a chunk (rows tokens) in each activation type (Q8_0, Q8_K; F32 is x itself).
 struct XLayout {
   size_t q80, q8k, total;
 };
-inline XLayout x_layout(int64_t n_embd) {
+inline XLayout x_layout(int64_t n_embd, int64_t rows = kChunk) {
   XLayout l{};
   size_t o = 0;
-  l.q80 = o; o += align256(kChunk * activation_row_bytes(GgmlType::Q8_0, n_embd / 32 * 32));
-  l.q8k = o; o += align256(kChunk * activation_row_bytes(GgmlType::Q8_K, n_embd / 256 * 256));
+  l.q80 = o; o += align256(rows * activation_row_bytes(GgmlType::Q8_0, n_embd / 32 * 32));
+  l.q8k = o; o += align256(rows * activation_row_bytes(GgmlType::Q8_K, n_embd / 256 * 256));
   l.total = o;
   return l;
 }
@@ -132,6 +146,38 @@ inline Status x_in(GgmlType a, const float* x, int64_t xs, int Tc, int64_t n_emb
   return gemv::activation_rows(a, x, xs, q, n_embd, Tc, fl, st, ptr, stride);
 }
 
+// y[r] = W · x[r] for R rows of a plain (2-D) weight: the GEMV for R <= 4, else one grouped-GEMM
+// group (same bits).
+inline Status dense_rows(const Tensor& tw, const void* xp, size_t xstr, int64_t R, int64_t M, int64_t K, float* y,
+                         int64_t ys, cudaStream_t st) {
+  if (R <= kChunk) {
+    gemv::Params gp;
+    gp.wtype = tw.type;
+    gp.w = tw.data;
+    gp.w_row_stride = tw.row_bytes;
+    gp.x = xp;
+    gp.x_stride = xstr;
+    gp.y = y;
+    gp.y_stride = ys;
+    gp.M = M;
+    gp.K = K;
+    gp.N = static_cast<int>(R);
+    return gemv::launch(gp, nullptr, 0, st);
+  }
+  gemm::GroupedParams gp;
+  gp.wtype = tw.type;
+  gp.w = tw.data;
+  gp.w_row_stride = tw.row_bytes;
+  gp.x = xp;
+  gp.x_stride = xstr;
+  gp.P = R;
+  gp.y = y;
+  gp.y_stride = ys;
+  gp.M = M;
+  gp.K = K;
+  return gemm::launch_grouped(gp, st);
+}
+
 // One SwiGLU FFN over Tc tokens with plain (2-D) weights: out[t * out_stride + i]. x's quantized
 // rows live at xws (XLayout), the FFN's scratch at fws (FfnLayout).
 inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down, const float* x, int64_t xs, int Tc,
@@ -145,43 +191,112 @@ inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down
     const void* xp = nullptr;
     size_t xstr = 0;
     DSK_RETURN_IF_ERROR(x_in(activation_type(tw.type), x, xs, Tc, n_embd, xws, xl, fl, done80, donek, xp, xstr, st));
-    gemv::Params gp;
-    gp.wtype = tw.type;
-    gp.w = tw.data;
-    gp.w_row_stride = tw.row_bytes;
-    gp.x = xp;
-    gp.x_stride = xstr;
-    gp.y = which ? u : g;
-    gp.y_stride = n_ff;
-    gp.M = n_ff;
-    gp.K = n_embd;
-    gp.N = Tc;
-    DSK_RETURN_IF_ERROR(gemv::launch(gp, nullptr, 0, st));
+    DSK_RETURN_IF_ERROR(dense_rows(tw, xp, xstr, Tc, n_ff, n_embd, which ? u : g, n_ff, st));
   }
   swiglu_pairs_kernel<<<grid_for(Tc * n_ff), kThreads, 0, st>>>(g, u, Tc, n_ff, nullptr, 0, 1, clamp, limit);
   DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
   const void* hp = nullptr;
   size_t hs = 0;
   DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(down.type), g, n_ff, fws + fl_.hq, n_ff, Tc, fl, st, hp, hs));
-  gemv::Params dp;
-  dp.wtype = down.type;
-  dp.w = down.data;
-  dp.w_row_stride = down.row_bytes;
-  dp.x = hp;
-  dp.x_stride = hs;
-  dp.y = out;
-  dp.y_stride = out_stride;
-  dp.M = n_embd;
-  dp.K = n_ff;
-  dp.N = Tc;
-  return gemv::launch(dp, nullptr, 0, st);
+  return dense_rows(down, hp, hs, Tc, n_embd, n_ff, out, out_stride, st);
+}
+
+// Scratch of one grouped (prefill) pass over Tc tokens: x quantized, the pair grouping, the routed
+// experts' FFN over Tc * k pairs, the shared experts' FFN over Tc tokens.
+struct PrefillLayout {
+  XLayout xl;
+  FfnLayout rl, sl;
+  size_t grp, routed, shared, total;
+};
+inline PrefillLayout prefill_layout(const Params& p, int64_t Tc) {
+  PrefillLayout l{};
+  l.xl = x_layout(p.n_embd, Tc);
+  l.rl = ffn_layout(Tc * p.k, p.n_ff, p.n_embd, p.down.type);
+  l.sl = ffn_layout(Tc, p.n_ff_shared > 0 ? p.n_ff_shared : 1, p.n_embd,
+                    p.n_ff_shared > 0 ? p.down_shared.type : GgmlType::F32);
+  size_t o = l.xl.total;
+  l.grp = o; o += gemm::group_workspace_size(Tc * p.k, p.n_expert);
+  l.routed = o; o += l.rl.total;
+  l.shared = o; o += p.n_ff_shared > 0 ? l.sl.total : 0;
+  l.total = o;
+  return l;
+}
+
+// The grouped path over tokens [t0, t0 + Tc).
+inline Status moe_grouped_pass(const Params& p, int64_t t0, int Tc, uint8_t* ws, const PrefillLayout& l,
+                               cudaStream_t stream) {
+  const int64_t xs = p.x_stride ? p.x_stride : p.n_embd, ys = p.y_stride ? p.y_stride : p.n_embd;
+  const int64_t is = p.ids_stride ? p.ids_stride : p.k;
+  const float* x = p.x + t0 * xs;
+  const int32_t* ids = p.ids + t0 * is;
+  const float* w = p.weights + t0 * is;
+  const int64_t P = int64_t{Tc} * p.k;
+  gemm::Grouping grp;
+  DSK_RETURN_IF_ERROR(gemm::group_pairs(ids, is, Tc, p.k, p.n_expert, ws + l.grp,
+                                        gemm::group_workspace_size(P, p.n_expert), grp, stream));
+  uint8_t* rws = ws + l.routed;
+  float* g = reinterpret_cast<float*>(rws + l.rl.g);
+  float* u = reinterpret_cast<float*>(rws + l.rl.u);
+  float* d = reinterpret_cast<float*>(rws + l.rl.d);
+  bool done80 = false, donek = false;
+  auto grouped = [&](const Tensor& tw, const void* xp, size_t xstr, int act_div, int64_t M, int64_t K, float* y) {
+    gemm::GroupedParams gp;
+    gp.wtype = tw.type;
+    gp.w = tw.data;
+    gp.w_row_stride = tw.row_bytes;
+    gp.expert_bytes = tw.expert_bytes;
+    gp.n_expert = p.n_expert;
+    gp.x = xp;
+    gp.x_stride = xstr;
+    gp.P = P;
+    gp.pair = grp.pair;
+    gp.act_div = act_div;
+    gp.group_offsets = grp.group_offsets;
+    gp.tile_offsets = grp.tile_offsets;
+    gp.y = y;
+    gp.y_stride = M;
+    gp.M = M;
+    gp.K = K;
+    return gemm::launch_grouped(gp, stream);
+  };
+  for (int which = 0; which < 2; ++which) {
+    const Tensor& tw = which ? p.up : p.gate;
+    const void* xp = nullptr;
+    size_t xstr = 0;
+    DSK_RETURN_IF_ERROR(
+        x_in(activation_type(tw.type), x, xs, Tc, p.n_embd, ws, l.xl, p.flavor, done80, donek, xp, xstr, stream));
+    DSK_RETURN_IF_ERROR(grouped(tw, xp, xstr, p.k, p.n_ff, p.n_embd, which ? u : g));
+  }
+  swiglu_pairs_kernel<<<grid_for(P * p.n_ff), kThreads, 0, stream>>>(
+      g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k, p.clamp, p.limit);
+  DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
+  const void* hp = nullptr;
+  size_t hs = 0;
+  DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.down.type), g, p.n_ff, rws + l.rl.hq, p.n_ff,
+                                            static_cast<int>(P), p.flavor, stream, hp, hs));
+  DSK_RETURN_IF_ERROR(grouped(p.down, hp, hs, 1, p.n_embd, p.n_ff, d));
+  float* s = nullptr;
+  if (p.n_ff_shared > 0) {
+    uint8_t* sws = ws + l.shared;
+    s = reinterpret_cast<float*>(sws + l.sl.d);
+    DSK_RETURN_IF_ERROR(ffn_chunk(p.gate_shared, p.up_shared, p.down_shared, x, xs, Tc, p.n_embd, p.n_ff_shared,
+                                  p.shared_clamp, p.limit, p.flavor, ws, l.xl, sws, l.sl, done80, donek, s, p.n_embd,
+                                  stream));
+  }
+  combine_kernel<<<grid_for(Tc * p.n_embd), kThreads, 0, stream>>>(d, w, is, p.k, p.weight_before_down, s,
+                                                                    p.y + t0 * ys, ys, Tc, p.n_embd);
+  DSK_RETURN_IF_LAUNCH_FAILED("moe::combine_kernel");
+  return Status::Ok();
 }
 
 }  // namespace cuda_detail
 
 // Device scratch bytes launch(p, ...) needs.
+// Grows with T up to kPrefillTokens tokens (the grouped path's pairs); decode (T <= 4) needs the
+// chunk's scratch only.
 inline size_t workspace_size(const Params& p) {
   using namespace cuda_detail;
+  if (use_grouped(p.T)) return prefill_layout(p, std::min<int64_t>(p.T, kPrefillTokens)).total;
   const int64_t P = int64_t{kChunk} * p.k;
   size_t b = x_layout(p.n_embd).total + ffn_layout(P, p.n_ff, p.n_embd, p.down.type).total;
   if (p.n_ff_shared > 0) b += ffn_layout(kChunk, p.n_ff_shared, p.n_embd, p.down_shared.type).total;
@@ -189,7 +304,8 @@ inline size_t workspace_size(const Params& p) {
 }
 inline size_t workspace_size(const FfnParams& p) {
   using namespace cuda_detail;
-  return x_layout(p.n_embd).total + ffn_layout(kChunk, p.n_ff, p.n_embd, p.down.type).total;
+  const int64_t rows = use_grouped(p.T) ? std::min<int64_t>(p.T, kPrefillTokens) : kChunk;
+  return x_layout(p.n_embd, rows).total + ffn_layout(rows, p.n_ff, p.n_embd, p.down.type).total;
 }
 
 // Routed (+ shared) experts, y = moe(x) for every token (see the header comment).
@@ -203,6 +319,12 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
   if (workspace_bytes < workspace_size(p) || !workspace) return Status::Workspace("moe: workspace too small");
   if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return Status::Invalid("moe: workspace must be 256-byte aligned");
   uint8_t* ws = static_cast<uint8_t*>(workspace);
+  if (use_grouped(p.T)) {
+    const PrefillLayout l = prefill_layout(p, std::min<int64_t>(p.T, kPrefillTokens));
+    for (int64_t t0 = 0; t0 < p.T; t0 += kPrefillTokens)
+      DSK_RETURN_IF_ERROR(moe_grouped_pass(p, t0, static_cast<int>(std::min<int64_t>(kPrefillTokens, p.T - t0)), ws, l, stream));
+    return Status::Ok();
+  }
   const XLayout xl = x_layout(p.n_embd);
   const int64_t Pmax = int64_t{kChunk} * p.k;
   const FfnLayout rl = ffn_layout(Pmax, p.n_ff, p.n_embd, p.down.type);
@@ -297,11 +419,12 @@ inline Status launch(const FfnParams& p, void* workspace, size_t workspace_bytes
   if (workspace_bytes < workspace_size(p) || !workspace) return Status::Workspace("ffn: workspace too small");
   if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return Status::Invalid("ffn: workspace must be 256-byte aligned");
   uint8_t* ws = static_cast<uint8_t*>(workspace);
-  const XLayout xl = x_layout(p.n_embd);
-  const FfnLayout fl = ffn_layout(kChunk, p.n_ff, p.n_embd, p.down.type);
+  const int64_t rows = use_grouped(p.T) ? std::min<int64_t>(p.T, kPrefillTokens) : kChunk;
+  const XLayout xl = x_layout(p.n_embd, rows);
+  const FfnLayout fl = ffn_layout(rows, p.n_ff, p.n_embd, p.down.type);
   const int64_t xs = p.x_stride ? p.x_stride : p.n_embd, ys = p.y_stride ? p.y_stride : p.n_embd;
-  for (int64_t t0 = 0; t0 < p.T; t0 += kChunk) {
-    const int Tc = static_cast<int>(std::min<int64_t>(kChunk, p.T - t0));
+  for (int64_t t0 = 0; t0 < p.T; t0 += rows) {
+    const int Tc = static_cast<int>(std::min<int64_t>(rows, p.T - t0));
     bool done80 = false, donek = false;
     DSK_RETURN_IF_ERROR(ffn_chunk(p.gate, p.up, p.down, p.x + t0 * xs, xs, Tc, p.n_embd, p.n_ff, p.clamp, p.limit,
                                   p.flavor, ws, xl, ws + xl.total, fl, done80, donek, p.y + t0 * ys, ys, stream));
