@@ -71,14 +71,6 @@ DSK_HD float attn_add_sink(float L, bool has_sink, float sink, float M) {
 
 DSK_HD float attn_finish(float O_d, float L) { return L == 0.0f ? 0.0f : fp::div(O_d, L); }
 
-// A store of KV rows, each head_dim elements, widened exactly.
-struct KvRows {
-  GgmlType type = GgmlType::F32;  // F32, F16, BF16
-  const void* data = nullptr;
-  size_t row_bytes = 0;           // 0: packed
-  int64_t n_rows = 0;             // valid indices are 0 .. n_rows-1
-};
-
 struct SinkAttentionParams {
   const float* q = nullptr;       // [T, n_head, head_dim] (normed, roped)
   int64_t q_token_stride = 0;     // 0: n_head * q_head_stride

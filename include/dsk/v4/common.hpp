@@ -11,6 +11,7 @@
 //  load(type, row, i): element i of an F32, F16 or BF16 row, widened exactly to float.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "dsk/core/config.hpp"
@@ -49,6 +50,14 @@ DSK_HD float load(GgmlType t, const void* row, int64_t i) {
   if (t == GgmlType::BF16) return bf16_bits_to_f32(static_cast<const uint16_t*>(row)[i]);
   return static_cast<const float*>(row)[i];
 }
+
+// A store of KV rows, each of a family's row length, widened exactly.
+struct KvRows {
+  GgmlType type = GgmlType::F32;  // F32, F16, BF16
+  const void* data = nullptr;
+  size_t row_bytes = 0;           // 0: packed
+  int64_t n_rows = 0;             // valid indices are 0 .. n_rows-1
+};
 
 DSK_HD float neg_inf() { return fp::from_bits(0xff800000u); }
 
