@@ -60,6 +60,7 @@ std::vector<float> run_gemv(const GemvRun& r) {
   const size_t ws = gemv::workspace_size(p);
   DeviceBuffer work(ws);
   cudaStream_t stream;
+  DSK_CUDA_CHECK(cudaDeviceSynchronize());  // pageable cudaMemcpy may still be landing; the stream below does not wait for it
   DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   if (r.graph) {
     cudaGraph_t g;

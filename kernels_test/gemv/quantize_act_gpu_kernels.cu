@@ -42,6 +42,7 @@ std::vector<uint8_t> run_quantize(const QuantizeRun& r) {
   p.N = r.N;
   p.flavor = r.flavor;
   cudaStream_t stream;
+  DSK_CUDA_CHECK(cudaDeviceSynchronize());  // pageable cudaMemcpy may still be landing; the stream below does not wait for it
   DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   if (r.graph) {
     cudaGraph_t g;

@@ -91,6 +91,9 @@ Status launch_maybe_in_graph(bool graph, Launch&& launch) {
     DSK_CUDA_CHECK(cudaDeviceSynchronize());
     return s;
   }
+  // A cudaMemcpy from pageable memory may return before its DMA lands; a non-blocking stream does
+  // not wait for the legacy stream, so wait for the inputs here.
+  DSK_CUDA_CHECK(cudaDeviceSynchronize());
   cudaStream_t st;
   DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   cudaGraph_t g;

@@ -1,4 +1,4 @@
-// dsk-run — generate text with a DeepSeek GGUF model (deepseek2 family) on the CPU backend.
+// dsk-run — generate text with a DeepSeek GGUF model (deepseek2 family) on the CPU or CUDA backend.
 // Output text goes to stdout, timing lines to stderr; an error is one line and a non-zero exit.
 #include <cerrno>
 #include <chrono>
@@ -35,7 +35,7 @@ const char* kUsage =
     "  --seed S              sampling seed (default 0); a draw depends only on (seed, position)\n"
     "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N       CPU threads (default: all); results do not depend on it\n"
-    "  --backend cpu|cuda    compute backend (default cpu; cuda arrives with the CUDA runner)\n"
+    "  --backend cpu|cuda    compute backend (default cpu); cuda gives the CPU's logits bit for bit\n"
     "  --print-tokens        print the prompt's token ids (without the BOS the runner adds), comma\n"
     "                        separated on one line of stdout\n"
     "  --dump-logits FILE    write float32 little-endian logits of every input position,\n"

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "backend/cpu_ops.hpp"
+#include "backend/cuda_ops.hpp"
 
 namespace dsk::session {
 
@@ -23,10 +24,12 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
   } else {
     s->tokenizer_error_ = std::move(t).error().message();
   }
-  if (o.backend == BackendKind::cuda)
-    return Error("--backend cuda: the CUDA backend is not built yet (it arrives with the CUDA runner); use --backend cpu");
-  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  s->ops_ = std::make_unique<backend::CpuOps>(threads);
+  if (o.backend == BackendKind::cuda) {
+    DSK_TRY_ASSIGN(s->ops_, backend::make_cuda_ops(0));
+  } else {
+    const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+    s->ops_ = std::make_unique<backend::CpuOps>(threads);
+  }
   forward::Deepseek2Options fo;
   fo.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(s->model_.config.n_ctx_train ? s->model_.config.n_ctx_train : 4096, 4096);
   s->forward_ = std::make_unique<forward::Deepseek2Forward>(s->model_, *s->ops_, fo);

@@ -1,0 +1,460 @@
+// The CUDA backend (see cuda_ops.hpp): the Ops of the forward mapped onto the launchers of
+// include/dsk/, each the bit-exact twin of the reference the CPU backend runs.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cuda_ops.hpp"
+#include "dsk/attention/attention_cuda.cuh"
+#include "dsk/gemm/grouped_gemm.cuh"
+#include "dsk/gemv/gemv.hpp"
+#include "dsk/gemv/quantize_act.hpp"
+#include "dsk/moe/moe_cuda.cuh"
+#include "dsk/norm/norm_cuda.cuh"
+#include "dsk/ops/ops_cuda.cuh"
+#include "dsk/rope/rope_cuda.cuh"
+#include "dsk/router/router_cuda.cuh"
+
+namespace dsk::backend {
+
+bool cuda_backend_built() { return true; }
+
+namespace {
+
+Result<void> check(const Status& s, const std::string& op) {
+  if (s.ok()) return {};
+  return Error(op + ": " + to_string(s));
+}
+Result<void> check_cuda(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return {};
+  return Error::format("%s: CUDA error %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* dev) {
+  moe::Tensor m;
+  m.type = t.type;
+  m.data = dev;
+  m.row_bytes = t.nb1;
+  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
+  return m;
+}
+
+class CudaOps final : public Ops {
+ public:
+  explicit CudaOps(cudaStream_t s) : stream_(s) {}
+  ~CudaOps() override {
+    cudaStreamSynchronize(stream_);
+    for (auto& kv : weights_) cudaFree(kv.second);
+    for (Buf& b : pool_) cudaFree(b.ptr);
+    for (float* k : kv_) cudaFree(k);
+    cudaFree(ws_);
+    cudaFree(ids_);
+    cudaFree(rope_cs_);
+    cudaFree(pos_);
+    cudaStreamDestroy(stream_);
+  }
+
+  float* alloc(size_t n) override { return static_cast<float*>(pool_alloc(n * sizeof(float))); }
+  int32_t* alloc_i32(size_t n) override { return static_cast<int32_t*>(pool_alloc(n * sizeof(int32_t))); }
+  void reset_scratch() override {
+    next_ = 0;
+    alloc_error_.clear();
+  }
+
+  Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) override {
+    DSK_TRY(pending());
+    DSK_TRY_ASSIGN(const uint8_t* table, weight(emb));
+    const size_t T = tokens.size();
+    if (T > ids_cap_) {
+      cudaFree(ids_);
+      ids_ = nullptr;
+      ids_cap_ = 0;
+      DSK_TRY_ASSIGN(void* p, dmalloc(T * sizeof(int32_t), "token ids"));
+      ids_ = static_cast<int32_t*>(p);
+      ids_cap_ = T;
+    }
+    DSK_TRY(check_cuda(cudaMemcpyAsync(ids_, tokens.data(), T * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "embed"));
+    ops::EmbedParams p;
+    p.type = emb.type;
+    p.table = table;
+    p.row_bytes = emb.nb1;
+    p.n_embd = emb.ne[0];
+    p.n_vocab = emb.ne[1];
+    p.ids = ids_;
+    p.T = static_cast<int64_t>(T);
+    p.y = y;
+    return check(ops::launch(p, stream_), emb.name);
+  }
+
+  Result<void> rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n, float eps, float* y,
+                        int64_t y_stride) override {
+    DSK_TRY(pending());
+    norm::RmsNormParams p;
+    if (w) {
+      DSK_TRY_ASSIGN(const uint8_t* wd, weight(*w));
+      p.w = reinterpret_cast<const float*>(wd);
+    }
+    p.x = x;
+    p.y = y;
+    p.T = T;
+    p.n = n;
+    p.x_stride = x_stride;
+    p.y_stride = y_stride;
+    p.eps = eps;
+    return check(norm::launch(p, stream_), w ? w->name : std::string("rms_norm"));
+  }
+
+  Result<void> add(const float* a, const float* b, int64_t n, float* y) override {
+    DSK_TRY(pending());
+    norm::AddParams p;
+    p.a = a;
+    p.b = b;
+    p.y = y;
+    p.T = 1;
+    p.n = n;
+    return check(norm::launch(p, stream_), "add");
+  }
+
+  Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
+                      int64_t y_stride) override {
+    DSK_TRY(pending());
+    const int64_t K = w.ne[0], M = w.ne[1];
+    if (mat < 0 || mat >= w.ne[2]) return Error::format("%s: matrix %lld out of range", w.name.c_str(), static_cast<long long>(mat));
+    if (T == 0) return {};
+    DSK_TRY_ASSIGN(const uint8_t* wd, weight(w));
+    const uint8_t* base = wd + static_cast<size_t>(mat * w.ne[1]) * w.nb1;
+    // Activations quantized once for all T rows (the reference's quantize_row per token), then the
+    // GEMV for up to 4 tokens or the grouped GEMM (one group) beyond: the same bits either way.
+    const GgmlType at = gemv::activation_type(w.type);
+    DSK_TRY_ASSIGN(void* q, workspace(at == GgmlType::F32 ? 0 : static_cast<size_t>(T) * gemv::activation_row_bytes(at, K)));
+    const void* rows = nullptr;
+    size_t rstride = 0;
+    DSK_TRY(check(gemv::activation_rows(at, x, x_stride, q, K, static_cast<int>(T), quant::Q8Flavor::ggml_ref, stream_, rows,
+                                        rstride),
+                  w.name));
+    if (T <= gemv::kMaxTokens) {
+      gemv::Params p;
+      p.wtype = w.type;
+      p.w = base;
+      p.w_row_stride = w.nb1;
+      p.x = rows;
+      p.x_stride = rstride;
+      p.y = y;
+      p.y_stride = y_stride;
+      p.M = M;
+      p.K = K;
+      p.N = static_cast<int>(T);
+      return check(gemv::launch(p, nullptr, 0, stream_), w.name);
+    }
+    gemm::GroupedParams p;
+    p.wtype = w.type;
+    p.w = base;
+    p.w_row_stride = w.nb1;
+    p.x = rows;
+    p.x_stride = rstride;
+    p.P = T;
+    p.y = y;
+    p.y_stride = y_stride;
+    p.M = M;
+    p.K = K;
+    return check(gemm::launch_grouped(p, stream_), w.name);
+  }
+
+  Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override {
+    const std::vector<float> cs = rope::make_table(c, n_pos);
+    cudaFree(rope_cs_);
+    cudaFree(pos_);
+    rope_cs_ = nullptr;
+    pos_ = nullptr;
+    DSK_TRY_ASSIGN(void* t, dmalloc(cs.size() * sizeof(float), "RoPE table"));
+    rope_cs_ = static_cast<float*>(t);
+    DSK_TRY(upload(rope_cs_, cs.data(), cs.size() * sizeof(float), "RoPE table"));
+    std::vector<int32_t> pos(static_cast<size_t>(n_pos));
+    for (int64_t i = 0; i < n_pos; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    DSK_TRY_ASSIGN(void* pp, dmalloc(pos.size() * sizeof(int32_t), "positions"));
+    pos_ = static_cast<int32_t*>(pp);
+    DSK_TRY(upload(pos_, pos.data(), pos.size() * sizeof(int32_t), "positions"));
+    table_ = rope::RopeTable{rope_cs_, n_pos, c.n_dims};
+    d_rope_ = c.n_dims;
+    return {};
+  }
+
+  Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) override {
+    DSK_TRY(pending());
+    if (pos0 < 0 || pos0 + T > table_.n_pos) return Error("rope: positions beyond the table");
+    rope::Params p;
+    p.x = x;
+    p.y = x;
+    p.pos = pos_ + pos0;
+    p.table = table_;
+    p.T = T;
+    p.n_head = o.n_heads;
+    p.head_dim = o.offset + d_rope_;
+    p.x_token_stride = p.y_token_stride = o.row_stride;
+    p.x_head_stride = p.y_head_stride = o.head_stride;
+    p.rope_offset = o.offset;
+    p.rope_dims = d_rope_;
+    p.mode = rope::Mode::interleaved;
+    return check(rope::launch(p, stream_), "rope");
+  }
+
+  Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) override {
+    DSK_TRY(pending());
+    router::Params p;
+    p.logits = logits;
+    p.T = T;
+    p.n_expert = o.n_expert;
+    p.k = o.k;
+    p.scoring = static_cast<router::Scoring>(o.scoring);
+    if (o.bias) {
+      DSK_TRY_ASSIGN(const uint8_t* b, weight(*o.bias));
+      p.bias = reinterpret_cast<const float*>(b);
+    }
+    p.n_group = o.n_group;
+    p.topk_group = o.topk_group;
+    p.group_score = p.scoring == router::Scoring::softmax ? router::GroupScore::max : router::GroupScore::sum_top2;
+    p.normalize = o.normalize;
+    p.scale = o.scale;
+    p.ids = out.ids;
+    p.weights = out.weights;
+    return check(router::launch(p, stream_), "router");
+  }
+
+  Result<void> moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
+                   const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) override {
+    DSK_TRY(pending());
+    moe::Params p;
+    p.n_embd = gate_exps.ne[0];
+    p.n_ff = gate_exps.ne[1];
+    p.n_expert = static_cast<int32_t>(gate_exps.ne[2]);
+    p.k = r.k;
+    DSK_TRY_ASSIGN(const uint8_t* g, weight(gate_exps));
+    DSK_TRY_ASSIGN(const uint8_t* u, weight(up_exps));
+    DSK_TRY_ASSIGN(const uint8_t* d, weight(down_exps));
+    p.gate = moe_tensor(gate_exps, g);
+    p.up = moe_tensor(up_exps, u);
+    p.down = moe_tensor(down_exps, d);
+    if (shared.gate) {
+      p.n_ff_shared = shared.gate->ne[1];
+      DSK_TRY_ASSIGN(const uint8_t* sg, weight(*shared.gate));
+      DSK_TRY_ASSIGN(const uint8_t* su, weight(*shared.up));
+      DSK_TRY_ASSIGN(const uint8_t* sd, weight(*shared.down));
+      p.gate_shared = moe_tensor(*shared.gate, sg);
+      p.up_shared = moe_tensor(*shared.up, su);
+      p.down_shared = moe_tensor(*shared.down, sd);
+    }
+    p.x = x;
+    p.y = y;
+    p.T = T;
+    p.ids = r.ids;
+    p.weights = r.weights;
+    const size_t wb = moe::workspace_size(p);
+    DSK_TRY_ASSIGN(void* ws, workspace(wb));
+    return check(moe::launch(p, ws, wb, stream_), gate_exps.name);
+  }
+
+  Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
+                   float* y) override {
+    DSK_TRY(pending());
+    moe::FfnParams p;
+    p.n_embd = gate.ne[0];
+    p.n_ff = gate.ne[1];
+    DSK_TRY_ASSIGN(const uint8_t* g, weight(gate));
+    DSK_TRY_ASSIGN(const uint8_t* u, weight(up));
+    DSK_TRY_ASSIGN(const uint8_t* d, weight(down));
+    p.gate = moe_tensor(gate, g);
+    p.up = moe_tensor(up, u);
+    p.down = moe_tensor(down, d);
+    p.x = x;
+    p.y = y;
+    p.T = T;
+    const size_t wb = moe::workspace_size(p);
+    DSK_TRY_ASSIGN(void* ws, workspace(wb));
+    return check(moe::launch(p, ws, wb, stream_), gate.name);
+  }
+
+  Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) override {
+    for (float* k : kv_) cudaFree(k);
+    kv_.clear();
+    const size_t bytes = static_cast<size_t>(n_ctx * width) * sizeof(float);
+    for (int l = 0; l < n_layer; ++l) {
+      DSK_TRY_ASSIGN(void* p, dmalloc(bytes, "KV cache"));
+      kv_.push_back(static_cast<float*>(p));
+      DSK_TRY(check_cuda(cudaMemsetAsync(p, 0, bytes, stream_), "KV cache"));
+    }
+    kv_width_ = width;
+    kv_ctx_ = n_ctx;
+    return check_cuda(cudaStreamSynchronize(stream_), "KV cache");
+  }
+
+  Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
+                        const float* c_kv, int64_t c_kv_stride) override {
+    DSK_TRY(pending());
+    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size() || pos0 < 0 || pos0 + T > kv_ctx_)
+      return Error::format("kv_store: layer %d positions %lld..%lld outside the cache", layer, static_cast<long long>(pos0),
+                           static_cast<long long>(pos0 + T - 1));
+    float* row0 = kv_[static_cast<size_t>(layer)] + pos0 * kv_width_;
+    const size_t pitch = static_cast<size_t>(kv_width_) * sizeof(float);
+    const int64_t dr = d_rope_, kl = kv_width_ - d_rope_;
+    DSK_TRY(check_cuda(cudaMemcpy2DAsync(row0, pitch, k_rope, static_cast<size_t>(k_rope_stride) * sizeof(float),
+                                         static_cast<size_t>(dr) * sizeof(float), static_cast<size_t>(T),
+                                         cudaMemcpyDeviceToDevice, stream_),
+                       "kv_store"));
+    return check_cuda(cudaMemcpy2DAsync(row0 + dr, pitch, c_kv, static_cast<size_t>(c_kv_stride) * sizeof(float),
+                                        static_cast<size_t>(kl) * sizeof(float), static_cast<size_t>(T),
+                                        cudaMemcpyDeviceToDevice, stream_),
+                      "kv_store");
+  }
+
+  Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
+                             int64_t T, int64_t pos0, float* out) override {
+    DSK_TRY(pending());
+    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla: layer %d has no cache", layer);
+    if (pos0 + T > kv_ctx_) return Error("mla: positions beyond the cache");
+    DSK_TRY_ASSIGN(const uint8_t* kb, weight(k_b));
+    DSK_TRY_ASSIGN(const uint8_t* vb, weight(v_b));
+    attention::MlaParams p;
+    p.q = q;
+    p.q_token_stride = s.n_head * (s.d_nope + s.d_rope);
+    p.q_head_stride = s.d_nope + s.d_rope;
+    p.cache = kv_[static_cast<size_t>(layer)];
+    p.cache_type = GgmlType::F32;
+    p.cache_row_bytes = static_cast<size_t>(kv_width_) * sizeof(float);
+    p.k_b_type = k_b.type;
+    p.k_b = kb;
+    p.v_b_type = v_b.type;
+    p.v_b = vb;
+    p.T = T;
+    p.p0 = pos0;
+    p.n_head = s.n_head;
+    p.d_nope = s.d_nope;
+    p.rope_dims = s.d_rope;
+    p.kv_lora = s.kv_lora;
+    p.d_v = s.d_v;
+    p.kq_scale = s.kq_scale;
+    p.out = out;
+    p.out_stride = s.n_head * s.d_v;
+    const size_t wb = attention::workspace_size(p);
+    DSK_TRY_ASSIGN(void* ws, workspace(wb));
+    return check(attention::launch(p, ws, wb, stream_), k_b.name);
+  }
+
+  Result<void> to_host(const float* src, size_t n, float* dst) override {
+    DSK_TRY(pending());
+    DSK_TRY(check_cuda(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host"));
+    DSK_TRY(check_cuda(cudaStreamSynchronize(stream_), "forward"));
+    return check_cuda(cudaGetLastError(), "forward");
+  }
+
+ private:
+  struct Buf {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+
+  Result<void*> dmalloc(size_t bytes, const char* what) {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
+    if (e == cudaSuccess) return p;
+    cudaGetLastError();  // clear the sticky-free allocation error
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    return Error::format("%s: cannot allocate %zu bytes on the GPU (%zu of %zu bytes free)", what, bytes, free_b, total_b);
+  }
+
+  // The forward's allocations repeat from one eval to the next: the i-th allocation reuses the
+  // i-th buffer when it is large enough.
+  void* pool_alloc(size_t bytes) {
+    bytes = (bytes + 255) / 256 * 256;
+    if (next_ < pool_.size() && pool_[next_].bytes >= bytes) return pool_[next_++].ptr;
+    if (next_ < pool_.size()) {
+      cudaFree(pool_[next_].ptr);  // synchronizes: nothing queued still uses it
+      pool_[next_] = Buf{};
+    } else {
+      pool_.push_back(Buf{});
+    }
+    auto r = dmalloc(bytes, "activations");
+    if (!r) {
+      if (alloc_error_.empty()) alloc_error_ = r.error().message();
+      ++next_;
+      return nullptr;
+    }
+    pool_[next_] = Buf{r.value(), bytes};
+    return pool_[next_++].ptr;
+  }
+  Result<void> pending() const {
+    if (alloc_error_.empty()) return {};
+    return Error(alloc_error_);
+  }
+
+  // One scratch buffer for the launchers, grown on demand (ops run in order on one stream).
+  Result<void*> workspace(size_t bytes) {
+    if (bytes <= ws_bytes_ && ws_) return ws_;
+    cudaFree(ws_);
+    ws_ = nullptr;
+    ws_bytes_ = 0;
+    DSK_TRY_ASSIGN(void* p, dmalloc(bytes, "kernel workspace"));
+    ws_ = p;
+    ws_bytes_ = bytes ? bytes : 256;
+    return ws_;
+  }
+
+  // Host -> device copy, complete on return. On the backend's stream: a plain cudaMemcpy from
+  // pageable memory may return before its DMA lands, and the (non-blocking) stream's kernels do
+  // not wait for the legacy stream.
+  Result<void> upload(void* dst, const void* src, size_t bytes, const char* what) {
+    DSK_TRY(check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), what));
+    return check_cuda(cudaStreamSynchronize(stream_), what);
+  }
+
+  // The device copy of a weight (copied on first use).
+  Result<const uint8_t*> weight(const TensorRef& t) {
+    if (!t.data) return Error(t.name + ": missing tensor");
+    auto it = weights_.find(t.data);
+    if (it != weights_.end()) return static_cast<const uint8_t*>(it->second);
+    DSK_TRY_ASSIGN(void* p, dmalloc(t.n_bytes, t.name.c_str()));
+    if (auto r = upload(p, t.data, t.n_bytes, t.name.c_str()); !r) {
+      cudaFree(p);
+      return std::move(r).error();
+    }
+    weights_.emplace(t.data, p);
+    return static_cast<const uint8_t*>(p);
+  }
+
+  cudaStream_t stream_;
+  std::unordered_map<const uint8_t*, void*> weights_;
+  std::vector<Buf> pool_;
+  size_t next_ = 0;
+  std::string alloc_error_;
+  void* ws_ = nullptr;
+  size_t ws_bytes_ = 0;
+  int32_t* ids_ = nullptr;
+  size_t ids_cap_ = 0;
+  float* rope_cs_ = nullptr;
+  int32_t* pos_ = nullptr;
+  rope::RopeTable table_;
+  int64_t d_rope_ = 0;
+  std::vector<float*> kv_;
+  int64_t kv_width_ = 0, kv_ctx_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Ops>> make_cuda_ops(int device) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    return Error("--backend cuda: no CUDA device is available");
+  }
+  if (device < 0 || device >= n) return Error::format("--backend cuda: device %d does not exist (%d present)", device, n);
+  DSK_TRY(check_cuda(cudaSetDevice(device), "--backend cuda"));
+  cudaStream_t s = nullptr;
+  DSK_TRY(check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "--backend cuda"));
+  return std::unique_ptr<Ops>(new CudaOps(s));
+}
+
+}  // namespace dsk::backend

@@ -1,0 +1,24 @@
+// backend/cuda_ops.hpp — the CUDA backend: each operation is the kernel of include/dsk/ that matches
+// the CPU backend's reference bit for bit (docs/runner.md, "one forward pass, two backends").
+//
+// Weights are copied to the device once, on first use (every TensorRef is keyed by its host
+// address); activations, the KV cache (F32 latent rows, as the CPU backend) and the kernels'
+// scratch live in device memory. Every operation is queued on one stream; only to_host() waits.
+// Out of device memory: an error naming the bytes asked for and the bytes free.
+#pragma once
+
+#include <memory>
+
+#include "backend/ops.hpp"
+#include "common/result.hpp"
+
+namespace dsk::backend {
+
+// true when this build has the CUDA backend (DSK_CUDA=ON with a CUDA toolkit).
+bool cuda_backend_built();
+
+// The CUDA backend on device `device`; an error when the build has no CUDA backend or no usable
+// device is present.
+Result<std::unique_ptr<Ops>> make_cuda_ops(int device = 0);
+
+}  // namespace dsk::backend
