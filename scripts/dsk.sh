@@ -7,8 +7,9 @@
 #   bash scripts/dsk.sh gpu    on the GPU machine: build all instances, run the GPU tests and the
 #                              benches, print a short table (logs under $OUT when set);
 #                              DSK_SANITIZE=1 also runs compute-sanitizer memcheck and racecheck
-#                              on the GPU tests (without their [deepseek], [half], [math] cases;
-#                              DSK_SANITIZE_TESTS: a regex of test names, DSK_SANITIZE_TIMEOUT: s)
+#                              on the GPU tests (without their [deepseek], [half], [math], [long] cases;
+#                              DSK_SANITIZE_TESTS: a regex of test names, DSK_SANITIZE_TIMEOUT: s;
+#                              DSK_BENCHES: the kernel benches to run; DSK_MODEL_BENCH=0: no dsk-bench)
 #
 # Needs: a C++20 compiler (g++ 12+), python3 with venv, Catch2 (Debian: apt-get install catch2);
 # optional: CUDA 13 (nvcc) for the GPU parts, clang + libFuzzer for the fuzz smoke test.
@@ -104,7 +105,8 @@ case "$mode" in
     san_rc=0
     if [ "${DSK_SANITIZE:-0}" = 1 ]; then
       # Every GPU test binary under both tools, at most DSK_SANITIZE_TIMEOUT s each (default 240);
-      # the DeepSeek-shape cases and the all-floats sweeps ([half], [math]) are left out (minutes
+      # the DeepSeek-shape cases, the all-floats sweeps ([half], [math]) and the 32K-context cases
+      # ([long]) are left out (minutes
       # to hours under the tools) and run unsanitized above.
       for t in $("$CTEST" --test-dir build-gpu -L gpu -N | sed -n 's/^ *Test *#[0-9]*: //p' \
                  | grep -E "${DSK_SANITIZE_TESTS:-.}"); do
@@ -112,7 +114,7 @@ case "$mode" in
         [ -n "$bin" ] || continue
         for tool in memcheck racecheck; do
           timeout "${DSK_SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin" \
-            "~[deepseek]~[half]~[math]" >"$out/san-$tool-$t.log" 2>&1
+            "~[deepseek]~[half]~[math]~[long]" >"$out/san-$tool-$t.log" 2>&1
           rc=$?
           echo "$tool $t rc=$rc $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/san-$tool-$t.log" | tail -n1)" \
             | tee -a "$out/sanitize.txt"
@@ -122,11 +124,17 @@ case "$mode" in
     fi
     set -e
     bench_rc=0
-    for b in kernels gemv router ops moe attention; do
+    for b in ${DSK_BENCHES:-kernels gemv router ops moe attention}; do
       if [ -x "build-gpu/bench/dsk-bench-$b" ]; then
         "build-gpu/bench/dsk-bench-$b" >"$out/bench-$b.md" 2>&1 || bench_rc=$?
       fi
     done
+    # Whole-model speed (dsk-bench, synthetic weights made on the GPU): the issue-6 shapes.
+    if [ "${DSK_MODEL_BENCH:-1}" = 1 ] && [ -x build-gpu/bin/dsk-bench ]; then
+      { build-gpu/bin/dsk-bench --synthetic v2-lite --mix q8_0 -p 512 -n 128 -r 3 &&
+        build-gpu/bin/dsk-bench --synthetic v3 --mix 2bit --layers 8 -p 512 -n 128 -r 3 | tail -n +3; } \
+        >"$out/bench-model.md" 2>&1 || bench_rc=$?
+    fi
     echo
     echo "== summary ($(date -u +%F), $(head -n2 "$out/gpu.txt" | tail -n1))"
     grep -E "tests passed|tests failed|Total Test time" "$out/ctest-gpu.log" | sed 's/^/gpu: /'
@@ -138,6 +146,7 @@ case "$mode" in
     awk -F'|' '$5+0 >= 32 && $2 ~ /[A-Z]/ && $3+0 > 0 {print "gemv:" $2 "K=" $3+0 " M=" $4+0 " N=1 " $6+0 " us " $9+0 " % of read_bw, N4/N1 " $13+0}' \
       "$out/bench-gemv.md" 2>/dev/null || true
     grep -E "\*\*(yes|no)\*\*" "$out/bench-router.md" 2>/dev/null | sed "s/^/router: /" || true
+    grep -E "^\| (synthetic|[^|]*gguf)" "$out/bench-model.md" 2>/dev/null | sed "s/^/model: /" || true
     [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$san_rc" -eq 0 ]
     ;;
   *)

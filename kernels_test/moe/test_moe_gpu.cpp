@@ -110,7 +110,7 @@ TEST_CASE("GPU MoE grouped (prefill) path == reference: every mix, T = 1..40, fo
   check_moe(rng, kMixes[0], 1024, 512, 32, 8, 64, true, true, true);                              // V4-like, graph
 }
 
-TEST_CASE("GPU MoE prefill longer than one grouped pass (1024 tokens)", "[moe][gpu]") {
+TEST_CASE("GPU MoE prefill longer than one grouped pass (1024 tokens)", "[moe][gpu][long]") {
   Rng rng(506);
   check_moe(rng, kMixes[1], 256, 256, 8, 2, 1100, true, false, false);
 }

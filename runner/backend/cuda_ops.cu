@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cuda_fp16.h>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -34,6 +36,71 @@ Result<void> check_cuda(cudaError_t e, const char* what) {
   return Error::format("%s: CUDA error %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
+// --- synthetic weights (dsk-bench --synthetic) ------------------------------------------------
+
+__device__ __forceinline__ uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+// Uniform in [-1, 1) from a hash.
+__device__ __forceinline__ float unit(uint64_t h) { return static_cast<float>(static_cast<int32_t>(h >> 32)) * 4.656612873e-10f; }
+
+// Random valid contents of `bytes` bytes of `type`: floats uniform in [-scale, scale) (+ mean),
+// quantized blocks of random bytes with every block scale set to `d` (and dmin to d / 4).
+// Phase 0 writes every byte; phase 1 (quantized types, a second launch) the block scales.
+__global__ void synth_fill_kernel(uint8_t* p, size_t bytes, int type, int block_bytes, float scale, float mean,
+                                  uint16_t d16, uint16_t dmin16, uint64_t seed, int phase) {
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  const size_t tid = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (type == static_cast<int>(GgmlType::F32)) {
+    float* f = reinterpret_cast<float*>(p);
+    for (size_t i = tid; i < bytes / 4; i += stride) f[i] = mean + scale * unit(mix64(seed ^ i));
+    return;
+  }
+  if (type == static_cast<int>(GgmlType::F16) || type == static_cast<int>(GgmlType::BF16)) {
+    uint16_t* h = reinterpret_cast<uint16_t*>(p);
+    for (size_t i = tid; i < bytes / 2; i += stride) {
+      const float v = mean + scale * unit(mix64(seed ^ i));
+      h[i] = type == static_cast<int>(GgmlType::F16) ? __half_as_ushort(__float2half_rn(v))
+                                                     : static_cast<uint16_t>(__float_as_uint(v) >> 16);
+    }
+    return;
+  }
+  if (phase == 0) {  // quantized: random words
+    uint32_t* w = reinterpret_cast<uint32_t*>(p);
+    for (size_t i = tid; i < bytes / 4; i += stride) w[i] = static_cast<uint32_t>(mix64(seed ^ i));
+    for (size_t i = bytes / 4 * 4 + tid; i < bytes; i += stride) p[i] = static_cast<uint8_t>(mix64(seed ^ i));
+    return;
+  }
+  int d_off = 0, dmin_off = -1;
+  switch (static_cast<GgmlType>(type)) {
+    case GgmlType::Q4_K: dmin_off = 2; break;
+    case GgmlType::Q6_K: d_off = 208; break;
+    case GgmlType::Q2_K: d_off = 80; dmin_off = 82; break;
+    default: break;  // Q8_0, IQ2_XXS: d first
+  }
+  for (size_t b = tid; b < bytes / block_bytes; b += stride) {
+    uint8_t* blk = p + b * block_bytes;
+    blk[d_off] = static_cast<uint8_t>(d16);
+    blk[d_off + 1] = static_cast<uint8_t>(d16 >> 8);
+    if (dmin_off >= 0) {
+      blk[dmin_off] = static_cast<uint8_t>(dmin16);
+      blk[dmin_off + 1] = static_cast<uint8_t>(dmin16 >> 8);
+    }
+  }
+}
+
+__global__ void read_kernel(const uint4* p, size_t n, uint32_t* sink) {
+  uint32_t acc = 0;
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldcs(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) *sink = acc;  // keeps the loads
+}
+
 moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* dev) {
   moe::Tensor m;
   m.type = t.type;
@@ -45,7 +112,7 @@ moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* dev) {
 
 class CudaOps final : public Ops {
  public:
-  explicit CudaOps(cudaStream_t s) : stream_(s) {}
+  CudaOps(cudaStream_t s, const CudaOptions& o) : stream_(s), opt_(o) {}
   ~CudaOps() override {
     cudaStreamSynchronize(stream_);
     for (auto& kv : weights_) cudaFree(kv.second);
@@ -411,13 +478,35 @@ class CudaOps final : public Ops {
     return check_cuda(cudaStreamSynchronize(stream_), what);
   }
 
+  // Random valid weights for t at p (synthetic mode): 1-D tensors (norms, biases) near 1 / 0,
+  // matrices ~ U(-1, 1) / sqrt(K) in float, quantized blocks with scales of that order.
+  Result<void> synthesize(void* p, const TensorRef& t) {
+    uint64_t seed = opt_.seed * 0x9E3779B97F4A7C15ull;
+    for (char ch : t.name) seed = (seed ^ static_cast<uint8_t>(ch)) * 0x100000001B3ull;
+    const GgmlTypeInfo& ti = ggml_type_info(t.type);
+    const bool vec = t.ne[1] == 1 && t.ne[2] == 1;
+    const bool is_norm = vec && t.name.find("norm") != std::string::npos;
+    const float scale = vec ? (is_norm ? 0.1f : 0.05f) : 1.0f / std::sqrt(static_cast<float>(t.ne[0]));
+    const float mean = is_norm ? 1.0f : 0.0f;
+    // Quantized: |q| up to ~127 (Q8_0) or ~3..43 (k-/i-quants) times d ~ the float scale.
+    const float d = t.type == GgmlType::Q8_0 ? scale / 64.0f : scale / 8.0f;
+    const uint16_t d16 = __half_as_ushort(__float2half_rn(d)), dm16 = __half_as_ushort(__float2half_rn(d / 4.0f));
+    const bool quantized = t.type != GgmlType::F32 && t.type != GgmlType::F16 && t.type != GgmlType::BF16;
+    for (int phase = 0; phase < (quantized ? 2 : 1); ++phase)
+      synth_fill_kernel<<<1024, 256, 0, stream_>>>(static_cast<uint8_t*>(p), t.n_bytes, static_cast<int>(t.type),
+                                                   static_cast<int>(ti.block_bytes), scale, mean, d16, dm16, seed, phase);
+    DSK_TRY(check_cuda(cudaGetLastError(), t.name.c_str()));
+    return check_cuda(cudaStreamSynchronize(stream_), t.name.c_str());
+  }
+
   // The device copy of a weight (copied on first use).
   Result<const uint8_t*> weight(const TensorRef& t) {
     if (!t.data) return Error(t.name + ": missing tensor");
     auto it = weights_.find(t.data);
     if (it != weights_.end()) return static_cast<const uint8_t*>(it->second);
     DSK_TRY_ASSIGN(void* p, dmalloc(t.n_bytes, t.name.c_str()));
-    if (auto r = upload(p, t.data, t.n_bytes, t.name.c_str()); !r) {
+    auto r = opt_.synthetic_weights ? synthesize(p, t) : upload(p, t.data, t.n_bytes, t.name.c_str());
+    if (!r) {
       cudaFree(p);
       return std::move(r).error();
     }
@@ -426,6 +515,7 @@ class CudaOps final : public Ops {
   }
 
   cudaStream_t stream_;
+  CudaOptions opt_;
   std::unordered_map<const uint8_t*, void*> weights_;
   std::vector<Buf> pool_;
   size_t next_ = 0;
@@ -444,7 +534,8 @@ class CudaOps final : public Ops {
 
 }  // namespace
 
-Result<std::unique_ptr<Ops>> make_cuda_ops(int device) {
+Result<std::unique_ptr<Ops>> make_cuda_ops(const CudaOptions& o) {
+  const int device = o.device;
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
     cudaGetLastError();
@@ -454,7 +545,43 @@ Result<std::unique_ptr<Ops>> make_cuda_ops(int device) {
   DSK_TRY(check_cuda(cudaSetDevice(device), "--backend cuda"));
   cudaStream_t s = nullptr;
   DSK_TRY(check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "--backend cuda"));
-  return std::unique_ptr<Ops>(new CudaOps(s));
+  return std::unique_ptr<Ops>(new CudaOps(s, o));
+}
+
+Result<double> cuda_read_bandwidth(int device) {
+  DSK_TRY(check_cuda(cudaSetDevice(device), "read bandwidth"));
+  const size_t bytes = size_t{2} << 30;
+  void* buf = nullptr;
+  uint32_t* sink = nullptr;
+  DSK_TRY(check_cuda(cudaMalloc(&buf, bytes), "read bandwidth"));
+  if (cudaMalloc(&sink, 4) != cudaSuccess) {
+    cudaFree(buf);
+    return Error("read bandwidth: cudaMalloc failed");
+  }
+  cudaMemset(buf, 1, bytes);
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<float> ms;
+  for (int r = 0; r < 12; ++r) {
+    cudaEventRecord(a);
+    read_kernel<<<sms * 8, 512>>>(static_cast<const uint4*>(buf), bytes / 16, sink);
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float t = 0;
+    cudaEventElapsedTime(&t, a, b);
+    if (r >= 3) ms.push_back(t);
+  }
+  const cudaError_t e = cudaGetLastError();
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(buf);
+  cudaFree(sink);
+  DSK_TRY(check_cuda(e, "read bandwidth"));
+  std::sort(ms.begin(), ms.end());
+  return static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3) / 1e9;
 }
 
 }  // namespace dsk::backend

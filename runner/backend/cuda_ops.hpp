@@ -17,8 +17,20 @@ namespace dsk::backend {
 // true when this build has the CUDA backend (DSK_CUDA=ON with a CUDA toolkit).
 bool cuda_backend_built();
 
-// The CUDA backend on device `device`; an error when the build has no CUDA backend or no usable
-// device is present.
-Result<std::unique_ptr<Ops>> make_cuda_ops(int device = 0);
+struct CudaOptions {
+  int device = 0;
+  // Weights are made on the GPU instead of copied (dsk-bench --synthetic): random valid blocks of
+  // each tensor's type with moderate scales, seeded by the tensor's name; the host bytes are never
+  // read (the synthetic GGUF's data is a file hole).
+  bool synthetic_weights = false;
+  uint64_t seed = 1;
+};
+
+// The CUDA backend; an error when the build has no CUDA backend or no usable device is present.
+Result<std::unique_ptr<Ops>> make_cuda_ops(const CudaOptions& o = {});
+
+// The device's read bandwidth in GB/s: a streaming read of 2 GiB, median of 9 runs after warm-up
+// (the ceiling dsk-bench reports decode against).
+Result<double> cuda_read_bandwidth(int device = 0);
 
 }  // namespace dsk::backend

@@ -5,8 +5,10 @@ namespace dsk::backend {
 
 bool cuda_backend_built() { return false; }
 
-Result<std::unique_ptr<Ops>> make_cuda_ops(int) {
+Result<std::unique_ptr<Ops>> make_cuda_ops(const CudaOptions&) {
   return Error("--backend cuda: this build has no CUDA backend (configure with -DDSK_CUDA=ON and a CUDA toolkit)");
 }
+
+Result<double> cuda_read_bandwidth(int) { return Error("this build has no CUDA backend"); }
 
 }  // namespace dsk::backend

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -46,6 +47,12 @@ class File {
     pos_ += n;
     return ok();
   }
+  // Skips n bytes (a hole; the file is extended by close()).
+  Result<void> skip(uint64_t n) {
+    if (n > 0 && fseeko(f_, static_cast<off_t>(n), SEEK_CUR) != 0) return Error(path_ + ": seek failed: " + std::strerror(errno));
+    pos_ += n;
+    return ok();
+  }
   Result<void> pad(uint64_t alignment) {
     static const uint8_t zeros[256] = {};
     uint64_t n = align_up(pos_, alignment) - pos_;
@@ -57,6 +64,9 @@ class File {
     return ok();
   }
   Result<void> close() {
+    // A trailing hole: the file must still be pos_ bytes long.
+    if (std::fflush(f_) != 0 || ftruncate(fileno(f_), static_cast<off_t>(pos_)) != 0)
+      return Error(path_ + ": write failed: " + std::strerror(errno));
     const int rc = std::fclose(f_);
     f_ = nullptr;
     if (rc != 0) return Error(path_ + ": close failed: " + std::strerror(errno));
@@ -89,7 +99,7 @@ Result<void> write_gguf_streamed(const std::string& path, const gguf::Metadata& 
   for (const PlannedTensor& t : plan) {
     auto nb = gguf::tensor_nbytes(static_cast<uint32_t>(t.type), t.ne);
     if (!nb) return std::move(nb).error().context("tensor " + gguf::quoted(t.name));
-    if (!t.raw_rows && !quantizable(t.type))
+    if (!t.hole && !t.raw_rows && !quantizable(t.type))
       return Error("tensor " + gguf::quoted(t.name) + ": no quantizer for " + std::string(ggml_type_name(t.type)));
     sizes.push_back(*nb);
     infos.push_back({t.name, t.type, t.ne, *nb});
@@ -113,6 +123,12 @@ Result<void> write_gguf_streamed(const std::string& path, const gguf::Metadata& 
   std::vector<uint8_t> qbuf;
   for (size_t ti = 0; ti < plan.size(); ++ti) {
     const PlannedTensor& t = plan[ti];
+    if (t.hole) {
+      DSK_TRY(f.skip(sizes[ti]));
+      DSK_TRY(f.pad(alignment));
+      if (progress) progress(ti, plan.size(), t, f.pos());
+      continue;
+    }
     const int64_t K = static_cast<int64_t>(t.ne[0]);
     int64_t n_rows = 1;
     for (size_t d = 1; d < t.ne.size(); ++d) n_rows *= static_cast<int64_t>(t.ne[d]);

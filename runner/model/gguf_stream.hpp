@@ -28,6 +28,9 @@ struct PlannedTensor {
   std::function<Result<void>(int64_t row0, int64_t n, float* out)> rows;
   // If set, used instead of `rows`: the rows' bytes in `type` directly (IQ2_XXS random blocks).
   std::function<void(int64_t row0, int64_t n, uint8_t* out)> raw_rows;
+  // No contents: the tensor's bytes are a hole of the file (they read as zeros and take no disk
+  // space). dsk-bench --synthetic writes such files; its backend makes the weights on the GPU.
+  bool hole = false;
 };
 
 // Called after each tensor: index, count, the tensor, bytes written so far.

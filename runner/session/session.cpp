@@ -25,7 +25,9 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
     s->tokenizer_error_ = std::move(t).error().message();
   }
   if (o.backend == BackendKind::cuda) {
-    DSK_TRY_ASSIGN(s->ops_, backend::make_cuda_ops(0));
+    backend::CudaOptions co;
+    co.synthetic_weights = o.synthetic_weights;
+    DSK_TRY_ASSIGN(s->ops_, backend::make_cuda_ops(co));
   } else {
     const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
     s->ops_ = std::make_unique<backend::CpuOps>(threads);

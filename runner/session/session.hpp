@@ -23,6 +23,7 @@ struct SessionOptions {
   int64_t n_ctx = 4096;     // 0: the model's training context, capped at 4096
   int threads = 0;          // CPU backend threads; 0: all hardware threads
   BackendKind backend = BackendKind::cpu;
+  bool synthetic_weights = false;  // CUDA: make the weights on the GPU (dsk-bench --synthetic)
 };
 
 class Session {
