@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cstring>
 #include <string>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -101,6 +102,16 @@ __global__ void read_kernel(const uint4* p, size_t n, uint32_t* sink) {
   if (acc == 0x12345678u) *sink = acc;  // keeps the loads
 }
 
+// Latent cache rows pos[t]: [k_rope (dr) | c_kv (kl)] (positions on the device: graph-replayable).
+__global__ void kv_store_kernel(float* cache, int64_t width, const int32_t* pos, int64_t T, const float* k_rope,
+                                int64_t k_rope_stride, const float* c_kv, int64_t c_kv_stride, int64_t dr) {
+  const int64_t t = blockIdx.x;
+  if (t >= T) return;
+  float* row = cache + static_cast<int64_t>(pos[t]) * width;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x)
+    row[i] = i < dr ? k_rope[t * k_rope_stride + i] : c_kv[t * c_kv_stride + (i - dr)];
+}
+
 moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* dev) {
   moe::Tensor m;
   m.type = t.type;
@@ -121,7 +132,13 @@ class CudaOps final : public Ops {
     cudaFree(ws_);
     cudaFree(ids_);
     cudaFree(rope_cs_);
-    cudaFree(pos_);
+    if (graph_) cudaGraphExecDestroy(graph_);
+    cudaFree(step_pos_);
+    cudaFreeHost(pinned_pos_);
+    cudaFreeHost(pinned_ids_);
+    cudaFreeHost(pinned_out_);
+    for (const StageEvents& e : pending_events_) free_events_.insert(free_events_.end(), {e.a, e.b});
+    for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
     cudaStreamDestroy(stream_);
   }
 
@@ -133,18 +150,28 @@ class CudaOps final : public Ops {
   }
 
   Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) override {
+    Stage stage(this, "embed");
     DSK_TRY(pending());
     DSK_TRY_ASSIGN(const uint8_t* table, weight(emb));
     const size_t T = tokens.size();
     if (T > ids_cap_) {
+      if (mode_ != Mode::eager) return Error("embed: token buffer grown during a graph step (internal error)");
       cudaFree(ids_);
+      cudaFreeHost(pinned_ids_);
       ids_ = nullptr;
+      pinned_ids_ = nullptr;
       ids_cap_ = 0;
+      ++gen_;
       DSK_TRY_ASSIGN(void* p, dmalloc(T * sizeof(int32_t), "token ids"));
       ids_ = static_cast<int32_t*>(p);
+      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_ids_), T * sizeof(int32_t), cudaHostAllocDefault),
+                         "token ids"));
       ids_cap_ = T;
     }
-    DSK_TRY(check_cuda(cudaMemcpyAsync(ids_, tokens.data(), T * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "embed"));
+    // Through pinned memory: a captured step's copy node reads it when the graph runs.
+    std::memcpy(pinned_ids_, tokens.data(), T * sizeof(int32_t));
+    if (replay_skip("embed", y, emb.data, static_cast<int64_t>(T))) return {};
+    DSK_TRY(check_cuda(cudaMemcpyAsync(ids_, pinned_ids_, T * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "embed"));
     ops::EmbedParams p;
     p.type = emb.type;
     p.table = table;
@@ -159,6 +186,8 @@ class CudaOps final : public Ops {
 
   Result<void> rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n, float eps, float* y,
                         int64_t y_stride) override {
+    if (replay_skip("rms_norm", x, y, T)) return {};
+    Stage stage(this, "rms_norm");
     DSK_TRY(pending());
     norm::RmsNormParams p;
     if (w) {
@@ -176,6 +205,8 @@ class CudaOps final : public Ops {
   }
 
   Result<void> add(const float* a, const float* b, int64_t n, float* y) override {
+    if (replay_skip("add", a, y, n)) return {};
+    Stage stage(this, "add");
     DSK_TRY(pending());
     norm::AddParams p;
     p.a = a;
@@ -188,6 +219,8 @@ class CudaOps final : public Ops {
 
   Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
                       int64_t y_stride) override {
+    if (replay_skip("matmul", x, y, T)) return {};
+    Stage stage(this, "matmul");
     DSK_TRY(pending());
     const int64_t K = w.ne[0], M = w.ne[1];
     if (mat < 0 || mat >= w.ne[2]) return Error::format("%s: matrix %lld out of range", w.name.c_str(), static_cast<long long>(mat));
@@ -232,31 +265,28 @@ class CudaOps final : public Ops {
   }
 
   Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override {
+    ++gen_;
     const std::vector<float> cs = rope::make_table(c, n_pos);
     cudaFree(rope_cs_);
-    cudaFree(pos_);
     rope_cs_ = nullptr;
-    pos_ = nullptr;
     DSK_TRY_ASSIGN(void* t, dmalloc(cs.size() * sizeof(float), "RoPE table"));
     rope_cs_ = static_cast<float*>(t);
     DSK_TRY(upload(rope_cs_, cs.data(), cs.size() * sizeof(float), "RoPE table"));
-    std::vector<int32_t> pos(static_cast<size_t>(n_pos));
-    for (int64_t i = 0; i < n_pos; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    DSK_TRY_ASSIGN(void* pp, dmalloc(pos.size() * sizeof(int32_t), "positions"));
-    pos_ = static_cast<int32_t*>(pp);
-    DSK_TRY(upload(pos_, pos.data(), pos.size() * sizeof(int32_t), "positions"));
     table_ = rope::RopeTable{rope_cs_, n_pos, c.n_dims};
     d_rope_ = c.n_dims;
     return {};
   }
 
   Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) override {
+    if (replay_skip("rope", x, nullptr, T)) return {};
+    Stage stage(this, "rope");
     DSK_TRY(pending());
     if (pos0 < 0 || pos0 + T > table_.n_pos) return Error("rope: positions beyond the table");
+    DSK_TRY(check_step(pos0, T, "rope"));
     rope::Params p;
     p.x = x;
     p.y = x;
-    p.pos = pos_ + pos0;
+    p.pos = step_pos_;
     p.table = table_;
     p.T = T;
     p.n_head = o.n_heads;
@@ -270,6 +300,8 @@ class CudaOps final : public Ops {
   }
 
   Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) override {
+    if (replay_skip("route", logits, out.ids, T)) return {};
+    Stage stage(this, "route");
     DSK_TRY(pending());
     router::Params p;
     p.logits = logits;
@@ -293,6 +325,8 @@ class CudaOps final : public Ops {
 
   Result<void> moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
                    const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) override {
+    if (replay_skip("moe", x, y, T)) return {};
+    Stage stage(this, "moe");
     DSK_TRY(pending());
     moe::Params p;
     p.n_embd = gate_exps.ne[0];
@@ -326,6 +360,8 @@ class CudaOps final : public Ops {
 
   Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
                    float* y) override {
+    if (replay_skip("ffn", x, y, T)) return {};
+    Stage stage(this, "ffn");
     DSK_TRY(pending());
     moe::FfnParams p;
     p.n_embd = gate.ne[0];
@@ -345,6 +381,7 @@ class CudaOps final : public Ops {
   }
 
   Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) override {
+    ++gen_;
     for (float* k : kv_) cudaFree(k);
     kv_.clear();
     const size_t bytes = static_cast<size_t>(n_ctx * width) * sizeof(float);
@@ -360,25 +397,22 @@ class CudaOps final : public Ops {
 
   Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
                         const float* c_kv, int64_t c_kv_stride) override {
+    if (replay_skip("kv_store", k_rope, c_kv, layer)) return {};
+    Stage stage(this, "kv_store");
     DSK_TRY(pending());
     if (layer < 0 || static_cast<size_t>(layer) >= kv_.size() || pos0 < 0 || pos0 + T > kv_ctx_)
       return Error::format("kv_store: layer %d positions %lld..%lld outside the cache", layer, static_cast<long long>(pos0),
                            static_cast<long long>(pos0 + T - 1));
-    float* row0 = kv_[static_cast<size_t>(layer)] + pos0 * kv_width_;
-    const size_t pitch = static_cast<size_t>(kv_width_) * sizeof(float);
-    const int64_t dr = d_rope_, kl = kv_width_ - d_rope_;
-    DSK_TRY(check_cuda(cudaMemcpy2DAsync(row0, pitch, k_rope, static_cast<size_t>(k_rope_stride) * sizeof(float),
-                                         static_cast<size_t>(dr) * sizeof(float), static_cast<size_t>(T),
-                                         cudaMemcpyDeviceToDevice, stream_),
-                       "kv_store"));
-    return check_cuda(cudaMemcpy2DAsync(row0 + dr, pitch, c_kv, static_cast<size_t>(c_kv_stride) * sizeof(float),
-                                        static_cast<size_t>(kl) * sizeof(float), static_cast<size_t>(T),
-                                        cudaMemcpyDeviceToDevice, stream_),
-                      "kv_store");
+    DSK_TRY(check_step(pos0, T, "kv_store"));
+    kv_store_kernel<<<static_cast<unsigned>(T), 256, 0, stream_>>>(kv_[static_cast<size_t>(layer)], kv_width_, step_pos_, T,
+                                                                    k_rope, k_rope_stride, c_kv, c_kv_stride, d_rope_);
+    return check_cuda(cudaGetLastError(), "kv_store");
   }
 
   Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
                              int64_t T, int64_t pos0, float* out) override {
+    if (replay_skip("mla_attention", q, out, T)) return {};
+    Stage stage(this, "mla_attention");
     DSK_TRY(pending());
     if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla: layer %d has no cache", layer);
     if (pos0 + T > kv_ctx_) return Error("mla: positions beyond the cache");
@@ -405,6 +439,11 @@ class CudaOps final : public Ops {
     p.kq_scale = s.kq_scale;
     p.out = out;
     p.out_stride = s.n_head * s.d_v;
+    if (T == 1) {  // decode: the position from the device, the launch sized for the whole cache
+      DSK_TRY(check_step(pos0, T, "mla"));
+      p.pos_dev = step_pos_;
+      p.max_ctx = kv_ctx_;
+    }
     const size_t wb = attention::workspace_size(p);
     DSK_TRY_ASSIGN(void* ws, workspace(wb));
     return check(attention::launch(p, ws, wb, stream_), k_b.name);
@@ -412,9 +451,123 @@ class CudaOps final : public Ops {
 
   Result<void> to_host(const float* src, size_t n, float* dst) override {
     DSK_TRY(pending());
-    DSK_TRY(check_cuda(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host"));
+    if (mode_ == Mode::replay) {
+      mode_ = Mode::eager;
+      if (sig_ != graph_sig_ || n != graph_n_)
+        return Error("decode graph: the forward's operations differ from the captured step (internal error)");
+      DSK_TRY(check_cuda(cudaGraphLaunch(graph_, stream_), "decode graph"));
+      DSK_TRY(check_cuda(cudaStreamSynchronize(stream_), "forward"));
+      std::memcpy(dst, pinned_out_, n * sizeof(float));
+      return {};
+    }
+    if (n > out_cap_) {
+      if (mode_ == Mode::capture) {
+        abort_capture();
+        return Error("decode graph: output buffer grown during capture (internal error)");
+      }
+      cudaFreeHost(pinned_out_);
+      pinned_out_ = nullptr;
+      out_cap_ = 0;
+      ++gen_;
+      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_out_), n * sizeof(float), cudaHostAllocDefault), "to_host"));
+      out_cap_ = n;
+    }
+    {
+      Stage stage(this, "to_host");
+      DSK_TRY(check_cuda(cudaMemcpyAsync(pinned_out_, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host"));
+    }
+    if (mode_ == Mode::capture) {
+      mode_ = Mode::eager;
+      cudaGraph_t g = nullptr;
+      cudaError_t e = cudaStreamEndCapture(stream_, &g);
+      if (e == cudaSuccess) e = cudaGraphInstantiate(&graph_, g, 0);
+      if (g) cudaGraphDestroy(g);
+      if (e != cudaSuccess) {
+        graphs_off_ = true;  // eager from now on
+        cudaGetLastError();
+        return check_cuda(e, "decode graph capture (graphs are now off; run the step again)");
+      }
+      graph_gen_ = gen_;
+      graph_sig_ = sig_;
+      graph_n_ = n;
+      DSK_TRY(check_cuda(cudaGraphLaunch(graph_, stream_), "decode graph"));
+    }
     DSK_TRY(check_cuda(cudaStreamSynchronize(stream_), "forward"));
-    return check_cuda(cudaGetLastError(), "forward");
+    DSK_TRY(check_cuda(cudaGetLastError(), "forward"));
+    std::memcpy(dst, pinned_out_, n * sizeof(float));
+    if (graphable_step_) eager_decode_gen_ = gen_;  // a capture may follow at this generation
+    collect_stages();
+    return {};
+  }
+
+  // See Ops::begin. Decode steps (T = 1) with CUDA graphs on: the first runs eagerly, the next is
+  // captured (then launched), later ones replay that graph with the new token and position written
+  // to pinned memory; any reallocation of the buffers the graph refers to (a longer prompt, a new
+  // cache) makes the next decode step eager again, then re-captured.
+  Result<void> begin(int64_t pos0, int64_t T) override {
+    if (mode_ == Mode::capture) abort_capture();  // a forward that stopped mid-capture
+    mode_ = Mode::eager;
+    sig_ = 0;
+    step_pos0_ = pos0;
+    step_T_ = T;
+    if (T > pos_cap_) {
+      cudaFree(step_pos_);
+      cudaFreeHost(pinned_pos_);
+      step_pos_ = nullptr;
+      pinned_pos_ = nullptr;
+      pos_cap_ = 0;
+      ++gen_;
+      DSK_TRY_ASSIGN(void* p, dmalloc(static_cast<size_t>(T) * sizeof(int32_t), "positions"));
+      step_pos_ = static_cast<int32_t*>(p);
+      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_pos_), static_cast<size_t>(T) * sizeof(int32_t),
+                                       cudaHostAllocDefault),
+                         "positions"));
+      pos_cap_ = T;
+    }
+    for (int64_t t = 0; t < T; ++t) pinned_pos_[t] = static_cast<int32_t>(pos0 + t);
+    graphable_step_ = opt_.graphs && !opt_.profile && !graphs_off_ && T == 1;
+    if (graphable_step_ && graph_ && graph_gen_ == gen_) {
+      mode_ = Mode::replay;
+      return {};
+    }
+    if (graphable_step_ && eager_decode_gen_ == gen_) {
+      if (graph_) {
+        cudaGraphExecDestroy(graph_);
+        graph_ = nullptr;
+      }
+      DSK_TRY(check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "decode graph capture"));
+      mode_ = Mode::capture;
+    }
+    return check_cuda(cudaMemcpyAsync(step_pos_, pinned_pos_, static_cast<size_t>(T) * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, stream_),
+                      "positions");
+  }
+
+  std::string profile_report(bool reset) override {
+    if (!opt_.profile || steps_ == 0) return {};
+    std::string r = "| op | calls/step | us/step | % of step |\n|---|---:|---:|---:|\n";
+    std::vector<std::pair<std::string, StageSum>> v(sums_.begin(), sums_.end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    double sum = 0;
+    char line[256];
+    for (const auto& [name, st] : v) {
+      sum += st.ms;
+      std::snprintf(line, sizeof line, "| %s | %.1f | %.1f | %.1f |\n", name.c_str(), static_cast<double>(st.calls) / steps_,
+                    1e3 * st.ms / steps_, 100.0 * st.ms / span_ms_);
+      r += line;
+    }
+    std::snprintf(line, sizeof line,
+                  "| (gaps between ops) | | %.1f | %.1f |\n\nstep (first op start to last op end): %.1f us over %d steps; "
+                  "sum of op times %.1f us\n",
+                  1e3 * (span_ms_ - sum) / steps_, 100.0 * (span_ms_ - sum) / span_ms_, 1e3 * span_ms_ / steps_, steps_,
+                  1e3 * sum / steps_);
+    r += line;
+    if (reset) {
+      sums_.clear();
+      span_ms_ = 0;
+      steps_ = 0;
+    }
+    return r;
   }
 
  private:
@@ -422,6 +575,72 @@ class CudaOps final : public Ops {
     void* ptr = nullptr;
     size_t bytes = 0;
   };
+
+  // Per-op timing (CudaOptions::profile): events around every op of a forward, summed per op name
+  // when the forward's logits are copied back (to_host synchronizes anyway).
+  struct StageSum {
+    double ms = 0;
+    long calls = 0;
+  };
+  struct StageEvents {
+    const char* name;
+    cudaEvent_t a, b;
+  };
+  class Stage {
+   public:
+    Stage(CudaOps* o, const char* name) : o_(o->opt_.profile ? o : nullptr) {
+      if (!o_) return;
+      ev_.name = name;
+      ev_.a = o_->event();
+      ev_.b = o_->event();
+      cudaEventRecord(ev_.a, o_->stream_);
+    }
+    ~Stage() {
+      if (!o_) return;
+      cudaEventRecord(ev_.b, o_->stream_);
+      o_->pending_events_.push_back(ev_);
+    }
+    Stage(const Stage&) = delete;
+    Stage& operator=(const Stage&) = delete;
+
+   private:
+    CudaOps* o_;
+    StageEvents ev_{};
+  };
+  cudaEvent_t event() {
+    if (free_events_.empty()) {
+      cudaEvent_t e;
+      cudaEventCreate(&e);
+      return e;
+    }
+    cudaEvent_t e = free_events_.back();
+    free_events_.pop_back();
+    return e;
+  }
+  void collect_stages() {
+    if (pending_events_.empty()) return;
+    for (const StageEvents& e : pending_events_) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, e.a, e.b);
+      StageSum& st = sums_[e.name];
+      st.ms += ms;
+      ++st.calls;
+    }
+    float span = 0;
+    cudaEventElapsedTime(&span, pending_events_.front().a, pending_events_.back().b);
+    span_ms_ += span;
+    ++steps_;
+    for (const StageEvents& e : pending_events_) {
+      free_events_.push_back(e.a);
+      free_events_.push_back(e.b);
+    }
+    pending_events_.clear();
+  }
+  std::vector<StageEvents> pending_events_;
+  std::vector<cudaEvent_t> free_events_;
+  std::map<std::string, StageSum> sums_;
+  double span_ms_ = 0;
+  int steps_ = 0;
 
   Result<void*> dmalloc(size_t bytes, const char* what) {
     void* p = nullptr;
@@ -438,6 +657,12 @@ class CudaOps final : public Ops {
   void* pool_alloc(size_t bytes) {
     bytes = (bytes + 255) / 256 * 256;
     if (next_ < pool_.size() && pool_[next_].bytes >= bytes) return pool_[next_++].ptr;
+    if (mode_ != Mode::eager) {  // cannot happen: a captured step repeats an eager one's sizes
+      if (alloc_error_.empty()) alloc_error_ = "activations: buffer grown during a graph step (internal error)";
+      ++next_;
+      return nullptr;
+    }
+    ++gen_;
     if (next_ < pool_.size()) {
       cudaFree(pool_[next_].ptr);  // synchronizes: nothing queued still uses it
       pool_[next_] = Buf{};
@@ -453,6 +678,30 @@ class CudaOps final : public Ops {
     pool_[next_] = Buf{r.value(), bytes};
     return pool_[next_++].ptr;
   }
+  enum class Mode { eager, capture, replay };
+
+  // In capture and replay steps: fold the op and its buffers into the step's signature (a replayed
+  // step must call the same ops on the same buffers as the captured one). true: skip the op (replay).
+  bool replay_skip(const char* op, const void* a, const void* b, int64_t n) {
+    if (mode_ == Mode::eager) return false;
+    for (uint64_t v : {reinterpret_cast<uint64_t>(op), reinterpret_cast<uint64_t>(a), reinterpret_cast<uint64_t>(b),
+                       static_cast<uint64_t>(n)})
+      sig_ = (sig_ ^ v) * 0x100000001B3ull + 0x9E3779B97F4A7C15ull;
+    return mode_ == Mode::replay;
+  }
+  Result<void> check_step(int64_t pos0, int64_t T, const char* op) const {
+    if (pos0 == step_pos0_ && T <= step_T_) return {};
+    return Error::format("%s: positions %lld.. differ from the forward's begin(%lld, %lld)", op, static_cast<long long>(pos0),
+                         static_cast<long long>(step_pos0_), static_cast<long long>(step_T_));
+  }
+  void abort_capture() {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream_, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    mode_ = Mode::eager;
+  }
+
   Result<void> pending() const {
     if (alloc_error_.empty()) return {};
     return Error(alloc_error_);
@@ -461,6 +710,8 @@ class CudaOps final : public Ops {
   // One scratch buffer for the launchers, grown on demand (ops run in order on one stream).
   Result<void*> workspace(size_t bytes) {
     if (bytes <= ws_bytes_ && ws_) return ws_;
+    if (mode_ != Mode::eager) return Error("kernel workspace grown during a graph step (internal error)");
+    ++gen_;
     cudaFree(ws_);
     ws_ = nullptr;
     ws_bytes_ = 0;
@@ -504,6 +755,7 @@ class CudaOps final : public Ops {
     if (!t.data) return Error(t.name + ": missing tensor");
     auto it = weights_.find(t.data);
     if (it != weights_.end()) return static_cast<const uint8_t*>(it->second);
+    if (mode_ != Mode::eager) return Error(t.name + ": first used during a graph step (internal error)");
     DSK_TRY_ASSIGN(void* p, dmalloc(t.n_bytes, t.name.c_str()));
     auto r = opt_.synthetic_weights ? synthesize(p, t) : upload(p, t.data, t.n_bytes, t.name.c_str());
     if (!r) {
@@ -516,6 +768,21 @@ class CudaOps final : public Ops {
 
   cudaStream_t stream_;
   CudaOptions opt_;
+  // Decode graphs (see begin()).
+  Mode mode_ = Mode::eager;
+  uint64_t gen_ = 1;               // bumped whenever a buffer a graph could refer to is reallocated
+  uint64_t eager_decode_gen_ = 0;  // generation after the last eager decode step
+  uint64_t graph_gen_ = 0;
+  cudaGraphExec_t graph_ = nullptr;
+  uint64_t sig_ = 0, graph_sig_ = 0;
+  size_t graph_n_ = 0;
+  bool graphable_step_ = false, graphs_off_ = false;
+  int64_t step_pos0_ = 0, step_T_ = 0, pos_cap_ = 0;
+  int32_t* step_pos_ = nullptr;    // device: positions of the current forward
+  int32_t* pinned_pos_ = nullptr;  // host (pinned) staging of step_pos_
+  int32_t* pinned_ids_ = nullptr;
+  float* pinned_out_ = nullptr;
+  size_t out_cap_ = 0;
   std::unordered_map<const uint8_t*, void*> weights_;
   std::vector<Buf> pool_;
   size_t next_ = 0;
@@ -525,7 +792,6 @@ class CudaOps final : public Ops {
   int32_t* ids_ = nullptr;
   size_t ids_cap_ = 0;
   float* rope_cs_ = nullptr;
-  int32_t* pos_ = nullptr;
   rope::RopeTable table_;
   int64_t d_rope_ = 0;
   std::vector<float*> kv_;

@@ -24,6 +24,12 @@ struct CudaOptions {
   // read (the synthetic GGUF's data is a file hole).
   bool synthetic_weights = false;
   uint64_t seed = 1;
+  // Events around every op; Ops::profile_report() then tells where the time went (dsk-bench
+  // --profile). Adds a little time per op.
+  bool profile = false;
+  // Decode steps (one token) replay one captured CUDA graph (positions and the token on the
+  // device; see CudaOps::begin): no per-kernel launch cost. Off with profile.
+  bool graphs = true;
 };
 
 // The CUDA backend; an error when the build has no CUDA backend or no usable device is present.

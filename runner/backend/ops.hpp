@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/result.hpp"
 #include "dsk/rope/rope.hpp"
@@ -57,6 +58,14 @@ class Ops {
   virtual int32_t* alloc_i32(size_t n) = 0;
   // Forget every allocation (the start of each forward).
   virtual void reset_scratch() = 0;
+  // The forward that follows runs T tokens at positions pos0 .. pos0 + T - 1 (called after
+  // reset_scratch; rope / kv_store / mla_attention get the same pos0). The CUDA backend keeps the
+  // positions on the device, which lets it replay one captured graph for every decode step.
+  virtual Result<void> begin(int64_t pos0, int64_t T) {
+    (void)pos0;
+    (void)T;
+    return {};
+  }
 
   // y[t] = row tokens[t] of emb (dequantized), tokens in host memory.
   virtual Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) = 0;
@@ -96,6 +105,12 @@ class Ops {
   virtual Result<void> to_host(const float* src, size_t n, float* dst) = 0;
   // (Re)creates the latent cache: n_layer layers of n_ctx rows of `width` floats.
   virtual Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) = 0;
+  // Where the forwards' time went, per op (a markdown table), when the backend was asked to
+  // profile; empty otherwise. reset: start a new tally.
+  virtual std::string profile_report(bool reset) {
+    (void)reset;
+    return {};
+  }
 };
 
 }  // namespace dsk::backend

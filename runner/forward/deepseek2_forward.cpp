@@ -110,6 +110,7 @@ Result<void> Deepseek2Forward::eval(std::span<const int32_t> tokens, int64_t pos
     if (t < 0 || static_cast<uint32_t>(t) >= c.n_vocab)
       return Error::format("token id %d is outside the vocabulary (n_vocab %u)", t, c.n_vocab);
   ops_.reset_scratch();
+  DSK_TRY(ops_.begin(pos0, T));
   const int64_t E = c.n_embd;
   float* x = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.embed(m_.token_embd, tokens, x));

@@ -27,6 +27,8 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
   if (o.backend == BackendKind::cuda) {
     backend::CudaOptions co;
     co.synthetic_weights = o.synthetic_weights;
+    co.profile = o.profile;
+    co.graphs = o.cuda_graphs;
     DSK_TRY_ASSIGN(s->ops_, backend::make_cuda_ops(co));
   } else {
     const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());

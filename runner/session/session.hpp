@@ -24,6 +24,8 @@ struct SessionOptions {
   int threads = 0;          // CPU backend threads; 0: all hardware threads
   BackendKind backend = BackendKind::cpu;
   bool synthetic_weights = false;  // CUDA: make the weights on the GPU (dsk-bench --synthetic)
+  bool profile = false;            // CUDA: time every op (profile_report)
+  bool cuda_graphs = true;         // CUDA: decode steps replay a captured graph
 };
 
 class Session {
@@ -42,6 +44,8 @@ class Session {
   int64_t n_ctx() const { return forward_->n_ctx(); }
   int32_t n_vocab() const { return forward_->n_vocab(); }
   void clear() { n_past_ = 0; }  // the cache rows are overwritten from position 0
+  // The backend's per-op timing since the last reset (empty unless SessionOptions::profile).
+  std::string profile_report(bool reset) { return ops_->profile_report(reset); }
 
  private:
   Session() = default;

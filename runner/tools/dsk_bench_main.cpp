@@ -43,6 +43,11 @@ const char* kUsage =
     "  -o md|csv|json        output format (default md)\n"
     "  --backend cuda|cpu    default cuda (cpu: -m only)\n"
     "  -t N                  CPU threads (cpu backend)\n"
+    "  --profile             cuda: after the tests, one more tg run with events around every op of the\n"
+    "                        forward: a table of where a decode step's time goes, and the gaps between\n"
+    "                        ops (step time minus the sum of op times); graphs are off in that run\n"
+    "  --no-graphs           cuda: launch every kernel of a decode step (default: replay a captured\n"
+    "                        CUDA graph per step)\n"
     "  -h, --help            this text\n"
     "tg rows also give the bytes read per token (weights the token uses: every non-expert tensor, k of\n"
     "the n routed experts, one embedding row, the head; and the KV cache at that depth) times t/s, as\n"
@@ -145,11 +150,20 @@ int main(int argc, char** argv) {
   uint64_t layers = 0, seed = 1;
   std::vector<int64_t> pp{512}, tg{128}, depth{0};
   int reps = 5, threads = 0;
+  bool profile = false, graphs = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
+    }
+    if (a == "--profile") {
+      profile = true;
+      continue;
+    }
+    if (a == "--no-graphs") {
+      graphs = false;
+      continue;
     }
     if (i + 1 >= argc) fail("option " + a + " needs a value (see --help)");
     const std::string v = argv[++i];
@@ -183,6 +197,8 @@ int main(int argc, char** argv) {
   so.threads = threads;
   so.backend = backend == "cuda" ? session::BackendKind::cuda : session::BackendKind::cpu;
   so.synthetic_weights = !synthetic.empty();
+  so.profile = profile;
+  so.cuda_graphs = graphs;
   auto sr = session::Session::open(path, so);
   if (!synthetic.empty()) std::filesystem::remove(path);
   if (!sr) fail(sr.error().message());
@@ -253,6 +269,20 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::string prof;
+  if (profile) {  // one more decode run, its steps timed op by op
+    const int64_t n = std::max<int64_t>(1, *std::max_element(tg.begin(), tg.end()));
+    const int64_t d = depth.front();
+    fill(d);
+    s.profile_report(true);
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t tok = token(d + j);
+      auto e = s.eval(std::span<const int32_t>(&tok, 1), false, logits);
+      if (!e) fail(e.error().message());
+    }
+    prof = s.profile_report(true);
+  }
+
   const double gib = mb.total / (1024.0 * 1024.0 * 1024.0), bparams = mb.params / 1e9;
   if (out == "md") {
     std::printf("| model | size | params | backend | test | t/s | GB/s | %% of read bw |\n|---|---:|---:|---|---:|---:|---:|---:|\n");
@@ -281,5 +311,8 @@ int main(int argc, char** argv) {
     }
     std::printf("]\n");
   }
+  if (!prof.empty())
+    std::fprintf(out == "md" ? stdout : stderr, "\nDecode step by op (%s, tg at depth %lld, events around each op):\n\n%s",
+                 model_name.c_str(), static_cast<long long>(depth.front()), prof.c_str());
   return 0;
 }

@@ -55,6 +55,12 @@ struct MlaParams {
   quant::Q8Flavor flavor = quant::Q8Flavor::ggml_ref;
   float* out = nullptr;        // [T, out_stride]
   int64_t out_stride = 0;      // elements, 0: H * d_v
+  // Decode with the position on the device (CUDA launcher only; T = 1): the token's position is
+  // pos_dev[0], read by the kernels, and p0 is not used; the launch and the workspace are sized
+  // for max_ctx rows (pos_dev[0] < max_ctx), so one captured CUDA graph serves every position.
+  // The bits are those of p0 = pos_dev[0].
+  const int32_t* pos_dev = nullptr;
+  int64_t max_ctx = 0;
 };
 
 inline Status validate(const MlaParams& p) {
@@ -69,6 +75,7 @@ inline Status validate(const MlaParams& p) {
     return Status::Invalid("mla: q strides");
   if (p.out_stride && p.out_stride < p.n_head * p.d_v) return Status::Invalid("mla: out_stride");
   if (!(fp::is_finite(p.kq_scale))) return Status::Invalid("mla: kq_scale");
+  if (p.pos_dev && (p.T != 1 || p.max_ctx < 1 || p.max_ctx > INT32_MAX)) return Status::Invalid("mla: pos_dev needs T = 1 and max_ctx >= 1");
   return Status::Ok();
 }
 

@@ -159,8 +159,12 @@ __device__ __forceinline__ void load4(const uint8_t* row, int64_t col, bool vec,
 template <int CT, int HG>
 __global__ void __launch_bounds__(kThreads) chunk_kernel(const float* qhat, const uint8_t* cache, size_t crb,
                                                          int64_t D, int64_t Dp, int64_t rope, int64_t kv_lora,
-                                                         int64_t n, int64_t H, float scale, bool vec, float* part_m,
-                                                         float* part_l, float* part_o, int64_t nc) {
+                                                         int64_t n_host, int64_t H, float scale, bool vec, float* part_m,
+                                                         float* part_l, float* part_o, int64_t nc, const int32_t* pos_dev) {
+  // Context rows: from the device position when given (the grid then covers max_ctx; chunks past
+  // the context have nothing to do).
+  const int64_t n = pos_dev ? static_cast<int64_t>(*pos_dev) + 1 : n_host;
+  if (static_cast<int64_t>(blockIdx.x) * kChunk >= n) return;
   extern __shared__ float sh[];
   const int nb = static_cast<int>(Dp / 32), L = (nb + 31) / 32;
   float* qs = sh;                        // [HG][nb][33]
@@ -238,18 +242,18 @@ __global__ void __launch_bounds__(kThreads) chunk_kernel(const float* qhat, cons
 template <int HG>
 inline Status launch_chunks(GgmlType ct, int64_t nc, int64_t H, const float* qhat, const uint8_t* cache, size_t crb,
                             int64_t D, int64_t Dp, int64_t rope, int64_t kv_lora, int64_t n, float scale, bool vec,
-                            float* pm, float* pl, float* po, cudaStream_t stream) {
+                            float* pm, float* pl, float* po, cudaStream_t stream, const int32_t* pos_dev = nullptr) {
   const dim3 grid(static_cast<unsigned>(nc), static_cast<unsigned>((H + HG - 1) / HG));
   const size_t smem = static_cast<size_t>(HG * (Dp / 32) * 33 + HG * kChunk) * 4;
   switch (ct) {
     case GgmlType::F32:
-      chunk_kernel<0, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      chunk_kernel<0, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc, pos_dev);
       break;
     case GgmlType::F16:
-      chunk_kernel<1, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      chunk_kernel<1, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc, pos_dev);
       break;
     default:
-      chunk_kernel<2, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc);
+      chunk_kernel<2, HG><<<grid, kThreads, smem, stream>>>(qhat, cache, crb, D, Dp, rope, kv_lora, n, H, scale, vec, pm, pl, po, nc, pos_dev);
       break;
   }
   DSK_RETURN_IF_LAUNCH_FAILED("attention::chunk_kernel");
@@ -257,18 +261,20 @@ inline Status launch_chunks(GgmlType ct, int64_t nc, int64_t H, const float* qha
 }
 
 // o_h = merge of the chunks of head h in chunk order.
+// nc: the partials' stride per head; with pos_dev the chunks merged are those of pos_dev[0] + 1 rows.
 __global__ void __launch_bounds__(kThreads) merge_kernel(const float* part_m, const float* part_l, const float* part_o,
-                                                         int64_t nc, int64_t kv_lora, float* o) {
+                                                         int64_t nc_stride, int64_t kv_lora, float* o, const int32_t* pos_dev) {
+  const int64_t nc = pos_dev ? (static_cast<int64_t>(*pos_dev) + kChunk) / kChunk : nc_stride;  // chunks of pos + 1 rows
   const int64_t h = blockIdx.x;
-  const float* pm = part_m + h * nc;
-  const float* pl = part_l + h * nc;
+  const float* pm = part_m + h * nc_stride;
+  const float* pl = part_l + h * nc_stride;
   float M = fp::from_bits(0xff800000u);
   for (int64_t c = 0; c < nc; ++c) M = fp::max_num(M, pm[c]);
   float L = 0.0f;
   for (int64_t c = 0; c < nc; ++c) L = fp::fma(math::exp(fp::sub(pm[c], M)), pl[c], L);
   for (int64_t d = threadIdx.x; d < kv_lora; d += kThreads) {
     float O = 0.0f;
-    for (int64_t c = 0; c < nc; ++c) O = fp::fma(math::exp(fp::sub(pm[c], M)), part_o[(h * nc + c) * kv_lora + d], O);
+    for (int64_t c = 0; c < nc; ++c) O = fp::fma(math::exp(fp::sub(pm[c], M)), part_o[(h * nc_stride + c) * kv_lora + d], O);
     o[h * kv_lora + d] = fp::div(O, L);
   }
 }
@@ -581,7 +587,8 @@ struct Layout {
   size_t qa, qhat, pm, pl, po, o, oa, total;
 };
 inline Layout layout(const MlaParams& p, bool prefill) {
-  const int64_t H = p.n_head, D = p.rope_dims + p.kv_lora, Dp = padded(D), nc = prefill ? 0 : chunks(p.p0 + p.T);
+  const int64_t H = p.n_head, D = p.rope_dims + p.kv_lora, Dp = padded(D),
+                nc = prefill ? 0 : chunks(p.pos_dev ? p.max_ctx : p.p0 + p.T);
   Layout l{};
   size_t x = 0;
   l.qa = x; x += align256(static_cast<size_t>(H) * activation_row_bytes(activation_type(p.k_b_type), p.d_nope));
@@ -604,7 +611,7 @@ inline Layout layout(const MlaParams& p, bool prefill) {
 // Whether launch(p) takes the prefill path (the rule in the header comment, or path_knob()).
 inline bool uses_prefill(const MlaParams& p) {
   using namespace cuda_detail;
-  if (!prefill_shape_ok(p)) return false;
+  if (!prefill_shape_ok(p) || p.pos_dev) return false;
   switch (path_knob()) {
     case Path::decode: return false;
     case Path::prefill: return true;
@@ -762,16 +769,17 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   float* o = reinterpret_cast<float*>(ws + l.o);
   for (int64_t t = 0; t < p.T; ++t) {
     const float* q = p.q + t * g.qt;
-    const int64_t n = p.p0 + t + 1, nc = chunks(n);
+    // With pos_dev: every chunk of max_ctx launched, the kernels read the position.
+    const int64_t n = p.pos_dev ? p.max_ctx : p.p0 + t + 1, nc = chunks(n);
     // 1. Q^ = [q_rope | W_UK^T q_nope | 0]
     DSK_RETURN_IF_ERROR(q_tilde(p, g, t, ws + l.qa, qhat + p.rope_dims, Dp, stream));
     q_hat_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(q, g.qh, p.d_nope, p.rope_dims, D, Dp, H, qhat);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::q_hat_kernel");
     // 2. chunks
     DSK_RETURN_IF_ERROR(launch_chunks<8>(p.cache_type, nc, H, qhat, static_cast<const uint8_t*>(p.cache), g.crb, D, Dp,
-                                         p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream));
+                                         p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev));
     // 3. merge
-    merge_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(pm, pl, po, nc, p.kv_lora, o);
+    merge_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(pm, pl, po, nc, p.kv_lora, o, p.pos_dev);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::merge_kernel");
     // 4. out_h = W_UV_h o_h
     DSK_RETURN_IF_ERROR(w_uv(p, g, t, o, p.kv_lora, ws + l.oa, stream));
