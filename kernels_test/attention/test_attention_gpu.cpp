@@ -119,6 +119,26 @@ TEST_CASE("GPU MLA prefill path == reference: T, p0, head groups, cache types, p
   check(rng, 2, 32, 16, 64, 32, 1100, 1100, GgmlType::F16, GgmlType::Q8_0, GgmlType::F16, false, Paths::prefill);
 }
 
+// Packed q and out rows take grouped GEMMs for W_UK / W_UV in the prefill path (every case above);
+// padded output rows take the per-token GEMVs. Both must give the reference's bits.
+TEST_CASE("GPU MLA prefill with padded output rows (per-token W_UK / W_UV)", "[attention][gpu]") {
+  Rng rng(603);
+  for (GgmlType vt : {GgmlType::F16, GgmlType::Q8_0}) {
+    const int64_t H = 3, d_nope = 64, rope = 32, lora = 128, d_v = 64, n_ctx = 300, T = 20, os = H * d_v + 8;
+    const auto s = make(rng, H, d_nope, rope, lora, d_v, n_ctx, GgmlType::BF16, GgmlType::Q8_0, vt);
+    std::vector<float> want(T * os, 0.0f), got(T * os, 0.0f);
+    auto p = params(s, n_ctx - T, T, want.data());
+    p.out_stride = os;
+    REQUIRE(ref::attention::mla(p).ok());
+    ga::Sizes sz{static_cast<size_t>(T * H * (d_nope + rope)), s.cache.size(), s.kb.size(), s.vb.size(), got.size()};
+    p.out = got.data();
+    bool prefill = false;
+    REQUIRE(ga::mla(p, sz, false, ga::Path::prefill, &prefill).ok());
+    REQUIRE(prefill);
+    for (int64_t t = 0; t < T; ++t) CHECK(dsk::test::compare_bits(got.data() + t * os, want.data() + t * os, H * d_v).count == 0);
+  }
+}
+
 TEST_CASE("GPU MLA path rule: prefill from T = 8, or T >= 2 within 1024 positions", "[attention][gpu]") {
   attention::MlaParams p;
   p.n_head = 128; p.d_nope = 128; p.rope_dims = 64; p.kv_lora = 512; p.d_v = 128;

@@ -48,6 +48,7 @@
 #include "dsk/core/half.hpp"
 #include "dsk/core/math.hpp"
 #include "dsk/core/reduce.hpp"
+#include "dsk/gemm/grouped_gemm.cuh"
 #include "dsk/gemv/gemv.hpp"
 #include "dsk/gemv/quantize_act.hpp"
 
@@ -583,15 +584,26 @@ inline bool prefill_shape_ok(const MlaParams& p) {
          (p.n_head + kPfHeads - 1) / kPfHeads <= 65535;
 }
 
+// Prefill with packed q rows (token stride H * head stride) and out rows (H * d_v): steps 1 and 4
+// run as two grouped GEMMs over all T * H (token, head) rows, one group per head, instead of
+// per-token GEMVs (same bits: every row in the canonical order).
+inline bool grouped_heads(const MlaParams& p) {
+  const int64_t qh = p.q_head_stride ? p.q_head_stride : p.d_nope + p.rope_dims;
+  const int64_t qt = p.q_token_stride ? p.q_token_stride : qh * p.n_head;
+  const int64_t os = p.out_stride ? p.out_stride : p.n_head * p.d_v;
+  return qt == qh * p.n_head && os == p.n_head * p.d_v && p.T * p.n_head <= INT32_MAX / 4;
+}
+
 struct Layout {
-  size_t qa, qhat, pm, pl, po, o, oa, total;
+  size_t qa, qhat, pm, pl, po, o, oa, grp, grp_bytes, total;
 };
 inline Layout layout(const MlaParams& p, bool prefill) {
   const int64_t H = p.n_head, D = p.rope_dims + p.kv_lora, Dp = padded(D),
                 nc = prefill ? 0 : chunks(p.pos_dev ? p.max_ctx : p.p0 + p.T);
+  const int64_t rows = prefill && grouped_heads(p) ? p.T * H : H;  // activation rows of steps 1 and 4
   Layout l{};
   size_t x = 0;
-  l.qa = x; x += align256(static_cast<size_t>(H) * activation_row_bytes(activation_type(p.k_b_type), p.d_nope));
+  l.qa = x; x += align256(static_cast<size_t>(rows) * activation_row_bytes(activation_type(p.k_b_type), p.d_nope));
   l.qhat = x; x += align256(static_cast<size_t>(prefill ? p.T : 1) * static_cast<size_t>(H * Dp) * 4);
   l.pm = x; x += align256(static_cast<size_t>(H * nc) * 4);
   l.pl = x; x += align256(static_cast<size_t>(H * nc) * 4);
@@ -601,7 +613,9 @@ inline Layout layout(const MlaParams& p, bool prefill) {
   } else {
     l.o = x; x += align256(static_cast<size_t>(H * p.kv_lora) * 4);
   }
-  l.oa = x; x += align256(static_cast<size_t>(H) * activation_row_bytes(activation_type(p.v_b_type), p.kv_lora));
+  l.oa = x; x += align256(static_cast<size_t>(rows) * activation_row_bytes(activation_type(p.v_b_type), p.kv_lora));
+  l.grp_bytes = rows > H ? gemm::head_workspace_size(p.T, static_cast<int32_t>(H)) : 0;
+  l.grp = x; x += align256(l.grp_bytes);
   l.total = x;
   return l;
 }
@@ -750,6 +764,41 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   if (uses_prefill(p)) {
     const Layout l = layout(p, true);
     float* qhat = reinterpret_cast<float*>(ws + l.qhat);
+    if (l.grp_bytes > 0) {  // steps 1 and 4 as grouped GEMMs over the T * H (token, head) rows
+      const int64_t R = p.T * H;
+      gemm::Grouping grp;
+      DSK_RETURN_IF_ERROR(gemm::group_heads(p.T, static_cast<int32_t>(H), ws + l.grp, l.grp_bytes, grp, stream));
+      auto grouped = [&](GgmlType wt, const void* w, int64_t M, int64_t K, const void* x, size_t xs, float* y,
+                         int64_t ys) {
+        gemm::GroupedParams gp;
+        gp.wtype = wt;
+        gp.w = w;
+        gp.expert_bytes = weight_row_bytes(wt, K) * static_cast<size_t>(M);
+        gp.n_expert = static_cast<int32_t>(H);
+        gp.x = x;
+        gp.x_stride = xs;
+        gp.P = R;
+        gp.pair = grp.pair;
+        gp.group_offsets = grp.group_offsets;
+        gp.tile_offsets = grp.tile_offsets;
+        gp.y = y;
+        gp.y_stride = ys;
+        gp.M = M;
+        gp.K = K;
+        return gemm::launch_grouped(gp, stream);
+      };
+      const void* qx = nullptr;
+      size_t qxs = 0;  // row t * H + h = q_nope of (t, h): q rows are packed (grouped_heads)
+      DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.k_b_type), p.q, g.qh, ws + l.qa, p.d_nope,
+                                                static_cast<int>(R), p.flavor, stream, qx, qxs));
+      DSK_RETURN_IF_ERROR(grouped(p.k_b_type, p.k_b, p.kv_lora, p.d_nope, qx, qxs, qhat + p.rope_dims, Dp));
+      DSK_RETURN_IF_ERROR(launch_prefill_attention(p, workspace, stream));  // 2 + 3, every token
+      const void* ox = nullptr;
+      size_t oxs = 0;  // o of (t, h) in its Q^ slot
+      DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.v_b_type), qhat, Dp, ws + l.oa, p.kv_lora,
+                                                static_cast<int>(R), p.flavor, stream, ox, oxs));
+      return grouped(p.v_b_type, p.v_b, p.d_v, p.kv_lora, ox, oxs, p.out, p.d_v);
+    }
     for (int64_t t = 0; t < p.T; ++t)  // 1. q~ of token t into its Q^ slots
       DSK_RETURN_IF_ERROR(q_tilde(p, g, t, ws + l.qa, qhat + t * H * Dp + p.rope_dims, Dp, stream));
     DSK_RETURN_IF_ERROR(launch_prefill_attention(p, workspace, stream));  // 2 + 3, every token
