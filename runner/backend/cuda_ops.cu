@@ -543,6 +543,17 @@ class CudaOps final : public Ops {
                       "positions");
   }
 
+  Result<void> prepare_weight(const TensorRef& t) override {
+    if (!t.present()) return {};
+    DSK_TRY(weight(t));
+    return {};
+  }
+  size_t free_memory() const override {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
+    return free_b;
+  }
+
   std::string profile_report(bool reset) override {
     if (!opt_.profile || steps_ == 0) return {};
     std::string r = "| op | calls/step | us/step | % of step |\n|---|---:|---:|---:|\n";

@@ -105,6 +105,14 @@ class Ops {
   virtual Result<void> to_host(const float* src, size_t n, float* dst) = 0;
   // (Re)creates the latent cache: n_layer layers of n_ctx rows of `width` floats.
   virtual Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) = 0;
+  // Makes weight t resident in the backend's memory now (the CUDA backend copies it to the GPU);
+  // otherwise that happens on first use. The CPU backend reads the mapping directly.
+  virtual Result<void> prepare_weight(const TensorRef& t) {
+    (void)t;
+    return {};
+  }
+  // Bytes of backend memory free for weights, cache and activations (0: no limit known).
+  virtual size_t free_memory() const { return 0; }
   // Where the forwards' time went, per op (a markdown table), when the backend was asked to
   // profile; empty otherwise. reset: start a new tally.
   virtual std::string profile_report(bool reset) {

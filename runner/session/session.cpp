@@ -1,6 +1,8 @@
 #include "session/session.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <set>
 #include <thread>
 
 #include "backend/cpu_ops.hpp"
@@ -34,11 +36,61 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
     const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
     s->ops_ = std::make_unique<backend::CpuOps>(threads);
   }
+  if (o.backend == BackendKind::cuda) DSK_TRY(s->upload_weights(o));
   forward::Deepseek2Options fo;
   fo.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(s->model_.config.n_ctx_train ? s->model_.config.n_ctx_train : 4096, 4096);
   s->forward_ = std::make_unique<forward::Deepseek2Forward>(s->model_, *s->ops_, fo);
   DSK_TRY(s->forward_->init());
   return s;
+}
+
+// Every tensor the forward uses, once (a derived or tied tensor may appear twice).
+std::vector<const model::TensorRef*> forward_tensors(const model::Deepseek2Model& m) {
+  std::vector<const model::TensorRef*> v = {&m.token_embd, &m.output_norm, &m.output};
+  for (const auto& L : m.layers)
+    for (const model::TensorRef* t :
+         {&L.attn_norm, &L.attn_q_a, &L.attn_q_a_norm, &L.attn_q_b, &L.attn_q, &L.attn_kv_a_mqa, &L.attn_kv_a_norm,
+          &L.attn_k_b, &L.attn_v_b, &L.attn_output, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.ffn_gate_inp,
+          &L.exp_probs_b, &L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps, &L.ffn_gate_shexp, &L.ffn_up_shexp,
+          &L.ffn_down_shexp})
+      if (t->present()) v.push_back(t);
+  std::vector<const model::TensorRef*> out;
+  std::set<const uint8_t*> seen;
+  for (const model::TensorRef* t : v)
+    if (t->present() && seen.insert(t->data).second) out.push_back(t);
+  return out;
+}
+
+// The CUDA backend: one clear error when the model does not fit, else every weight copied now,
+// with progress on stderr for large models.
+Result<void> Session::upload_weights(const SessionOptions& o) {
+  const auto tensors = forward_tensors(model_);
+  double weights = 0;
+  for (const model::TensorRef* t : tensors) weights += static_cast<double>(t->n_bytes);
+  const auto& c = model_.config;
+  const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(c.n_ctx_train ? c.n_ctx_train : 4096, 4096);
+  const double kv = static_cast<double>(n_ctx) * static_cast<double>(c.kv_lora + c.d_rope) * 4.0 * c.n_layer;
+  const double free_b = static_cast<double>(ops_->free_memory());
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  // Headroom for activations and the kernels' scratch: 5 % of the weights + 1 GiB.
+  const double need = weights + kv + 0.05 * weights + gib;
+  if (free_b > 0 && need > free_b)
+    return Error::format("the model does not fit on the GPU: it needs about %.2f GiB (weights %.2f GiB, KV cache of %lld "
+                         "tokens %.2f GiB, scratch ~%.2f GiB) and %.2f GiB are free",
+                         need / gib, weights / gib, static_cast<long long>(n_ctx), kv / gib, (0.05 * weights + gib) / gib,
+                         free_b / gib);
+  const bool progress = weights > gib && !o.synthetic_weights;
+  double done = 0, next = 0.1;
+  for (const model::TensorRef* t : tensors) {
+    DSK_TRY(ops_->prepare_weight(*t));
+    done += static_cast<double>(t->n_bytes);
+    if (progress && done / weights >= next) {
+      std::fprintf(stderr, "\rdsk: weights to GPU %3.0f %% (%.1f / %.1f GiB)", 100.0 * done / weights, done / gib, weights / gib);
+      next += 0.1;
+    }
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  return {};
 }
 
 Result<void> Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {

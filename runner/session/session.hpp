@@ -49,6 +49,7 @@ class Session {
 
  private:
   Session() = default;
+  Result<void> upload_weights(const SessionOptions& o);
   std::optional<gguf::Reader> reader_;
   model::Deepseek2Model model_;
   std::optional<tok::Tokenizer> tokenizer_;
