@@ -48,6 +48,41 @@ size_t row_bytes(GgmlType t, int64_t K) {
 }
 size_t up16(size_t b) { return (b + 15) / 16 * 16; }
 
+// k distinct experts for each of T tokens into ids (appended); the experts used go into `used`.
+void draw_ids(std::mt19937_64& rng, int T, int k, int n_expert, std::vector<int32_t>& ids, std::set<int32_t>& used) {
+  for (int t = 0; t < T; ++t) {
+    std::vector<int32_t> perm(n_expert);
+    std::iota(perm.begin(), perm.end(), 0);
+    for (int j = 0; j < k; ++j) {
+      std::uniform_int_distribution<int> pick(j, n_expert - 1);
+      std::swap(perm[j], perm[pick(rng)]);
+      ids.push_back(perm[j]);
+      used.insert(perm[j]);
+    }
+  }
+}
+
+// The layer's Params for T tokens (ids / weights / shared tensors set by the caller).
+dsk::moe::Params layer_params(const Config& c, int T, const float* x, float* y, const void* gate, const void* up,
+                              const void* down, size_t gu_exp, size_t d_exp) {
+  dsk::moe::Params p;
+  p.T = T;
+  p.n_embd = c.n_embd;
+  p.n_ff = c.n_ff;
+  p.n_expert = c.n_expert;
+  p.k = c.k;
+  p.x = x;
+  p.y = y;
+  p.gate = {c.gate_up, gate, 0, gu_exp};
+  p.up = {c.gate_up, up, 0, gu_exp};
+  p.down = {c.down, down, 0, d_exp};
+  p.clamp = c.v4;
+  p.weight_before_down = c.v4;
+  p.n_ff_shared = c.n_ff_shared;
+  p.shared_clamp = c.v4;
+  return p;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,20 +131,11 @@ int main(int argc, char** argv) {
       dsk::bench::fill_random_bytes(sdown.as(), sdown.bytes(), 6);
       for (int T : {1, 4}) {
         const int R = 20;  // launches per graph, each with its own ids
-        std::vector<int32_t> ids(static_cast<size_t>(R) * T * c.k);
+        std::vector<int32_t> ids;
         std::vector<size_t> distinct(R);
         for (int r = 0; r < R; ++r) {
           std::set<int32_t> used;
-          for (int t = 0; t < T; ++t) {
-            std::vector<int32_t> perm(c.n_expert);
-            std::iota(perm.begin(), perm.end(), 0);
-            for (int j = 0; j < c.k; ++j) {
-              std::uniform_int_distribution<int> pick(j, c.n_expert - 1);
-              std::swap(perm[j], perm[pick(rng)]);
-              ids[(static_cast<size_t>(r) * T + t) * c.k + j] = perm[j];
-              used.insert(perm[j]);
-            }
-          }
+          draw_ids(rng, T, c.k, c.n_expert, ids, used);
           distinct[r] = used.size();
         }
         DeviceBuffer d_ids(ids.size() * 4), d_w(ids.size() * 4), d_x(static_cast<size_t>(T) * c.n_embd * 4),
@@ -117,21 +143,8 @@ int main(int argc, char** argv) {
         DSK_CUDA_CHECK(cudaMemcpy(d_ids.as(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
         dsk::bench::fill_uniform(d_w.as<float>(), ids.size(), 8, 0.05f, 0.3f);
         dsk::bench::fill_uniform(d_x.as<float>(), static_cast<size_t>(T) * c.n_embd, 9, -1.0f, 1.0f);
-        dsk::moe::Params p;
-        p.T = T;
-        p.n_embd = c.n_embd;
-        p.n_ff = c.n_ff;
-        p.n_expert = c.n_expert;
-        p.k = c.k;
-        p.x = d_x.as<float>();
-        p.y = d_y.as<float>();
-        p.gate = {c.gate_up, gate.as(), 0, gu_exp};
-        p.up = {c.gate_up, up.as(), 0, gu_exp};
-        p.down = {c.down, down.as(), 0, d_exp};
-        p.clamp = c.v4;
-        p.weight_before_down = c.v4;
-        p.n_ff_shared = c.n_ff_shared;
-        p.shared_clamp = c.v4;
+        dsk::moe::Params p =
+            layer_params(c, T, d_x.as<float>(), d_y.as<float>(), gate.as(), up.as(), down.as(), gu_exp, d_exp);
         const size_t wsb = dsk::moe::workspace_size(p);
         DeviceBuffer ws(wsb);
         dsk::bench::Stream st;
@@ -157,40 +170,18 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
       for (int T : {512, 4096}) {
-        std::vector<int32_t> ids(static_cast<size_t>(T) * c.k);
+        std::vector<int32_t> ids;
         std::set<int32_t> used;
-        for (int t = 0; t < T; ++t) {
-          std::vector<int32_t> perm(c.n_expert);
-          std::iota(perm.begin(), perm.end(), 0);
-          for (int j = 0; j < c.k; ++j) {
-            std::uniform_int_distribution<int> pick(j, c.n_expert - 1);
-            std::swap(perm[j], perm[pick(rng)]);
-            ids[static_cast<size_t>(t) * c.k + j] = perm[j];
-            used.insert(perm[j]);
-          }
-        }
+        draw_ids(rng, T, c.k, c.n_expert, ids, used);
         DeviceBuffer d_ids(ids.size() * 4), d_w(ids.size() * 4), d_x(static_cast<size_t>(T) * c.n_embd * 4),
             d_y(static_cast<size_t>(T) * c.n_embd * 4);
         DSK_CUDA_CHECK(cudaMemcpy(d_ids.as(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
         dsk::bench::fill_uniform(d_w.as<float>(), ids.size(), 8, 0.05f, 0.3f);
         dsk::bench::fill_uniform(d_x.as<float>(), static_cast<size_t>(T) * c.n_embd, 9, -1.0f, 1.0f);
-        dsk::moe::Params p;
-        p.T = T;
-        p.n_embd = c.n_embd;
-        p.n_ff = c.n_ff;
-        p.n_expert = c.n_expert;
-        p.k = c.k;
-        p.x = d_x.as<float>();
-        p.y = d_y.as<float>();
+        dsk::moe::Params p =
+            layer_params(c, T, d_x.as<float>(), d_y.as<float>(), gate.as(), up.as(), down.as(), gu_exp, d_exp);
         p.ids = d_ids.as<int32_t>();
         p.weights = d_w.as<float>();
-        p.gate = {c.gate_up, gate.as(), 0, gu_exp};
-        p.up = {c.gate_up, up.as(), 0, gu_exp};
-        p.down = {c.down, down.as(), 0, d_exp};
-        p.clamp = c.v4;
-        p.weight_before_down = c.v4;
-        p.n_ff_shared = c.n_ff_shared;
-        p.shared_clamp = c.v4;
         p.gate_shared = {c.gate_up, sgate.as(), 0, 0};
         p.up_shared = {c.gate_up, sup.as(), 0, 0};
         p.down_shared = {c.down, sdown.as(), 0, 0};

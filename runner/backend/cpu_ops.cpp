@@ -143,20 +143,8 @@ Result<void> CpuOps::rope(float* x, int64_t T, int64_t pos0, const RopeOptions& 
 }
 
 Result<void> CpuOps::route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) {
-  router::Params p;
-  p.logits = logits;
-  p.T = T;
-  p.n_expert = o.n_expert;
-  p.k = o.k;
-  p.scoring = static_cast<router::Scoring>(o.scoring);
-  p.bias = o.bias ? reinterpret_cast<const float*>(o.bias->data) : nullptr;
-  p.n_group = o.n_group;
-  p.topk_group = o.topk_group;
-  p.group_score = p.scoring == router::Scoring::softmax ? router::GroupScore::max : router::GroupScore::sum_top2;
-  p.normalize = o.normalize;
-  p.scale = o.scale;
-  p.ids = out.ids;
-  p.weights = out.weights;
+  const router::Params p =
+      router_params(logits, T, o, o.bias ? reinterpret_cast<const float*>(o.bias->data) : nullptr, out);
   return check(ref::router::select(p), "router");
 }
 

@@ -236,32 +236,7 @@ class CudaOps final : public Ops {
     DSK_TRY(check(gemv::activation_rows(at, x, x_stride, q, K, static_cast<int>(T), quant::Q8Flavor::ggml_ref, stream_, rows,
                                         rstride),
                   w.name));
-    if (T <= gemv::kMaxTokens) {
-      gemv::Params p;
-      p.wtype = w.type;
-      p.w = base;
-      p.w_row_stride = w.nb1;
-      p.x = rows;
-      p.x_stride = rstride;
-      p.y = y;
-      p.y_stride = y_stride;
-      p.M = M;
-      p.K = K;
-      p.N = static_cast<int>(T);
-      return check(gemv::launch(p, nullptr, 0, stream_), w.name);
-    }
-    gemm::GroupedParams p;
-    p.wtype = w.type;
-    p.w = base;
-    p.w_row_stride = w.nb1;
-    p.x = rows;
-    p.x_stride = rstride;
-    p.P = T;
-    p.y = y;
-    p.y_stride = y_stride;
-    p.M = M;
-    p.K = K;
-    return check(gemm::launch_grouped(p, stream_), w.name);
+    return check(gemm::launch_dense(w.type, base, w.nb1, rows, rstride, T, M, K, y, y_stride, stream_), w.name);
   }
 
   Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override {
@@ -303,23 +278,12 @@ class CudaOps final : public Ops {
     if (replay_skip("route", logits, out.ids, T)) return {};
     Stage stage(this, "route");
     DSK_TRY(pending());
-    router::Params p;
-    p.logits = logits;
-    p.T = T;
-    p.n_expert = o.n_expert;
-    p.k = o.k;
-    p.scoring = static_cast<router::Scoring>(o.scoring);
+    const float* bias = nullptr;
     if (o.bias) {
       DSK_TRY_ASSIGN(const uint8_t* b, weight(*o.bias));
-      p.bias = reinterpret_cast<const float*>(b);
+      bias = reinterpret_cast<const float*>(b);
     }
-    p.n_group = o.n_group;
-    p.topk_group = o.topk_group;
-    p.group_score = p.scoring == router::Scoring::softmax ? router::GroupScore::max : router::GroupScore::sum_top2;
-    p.normalize = o.normalize;
-    p.scale = o.scale;
-    p.ids = out.ids;
-    p.weights = out.weights;
+    const router::Params p = router_params(logits, T, o, bias, out);
     return check(router::launch(p, stream_), "router");
   }
 

@@ -14,6 +14,7 @@
 
 #include "common/result.hpp"
 #include "dsk/rope/rope.hpp"
+#include "dsk/router/router.hpp"
 #include "model/deepseek2.hpp"
 
 namespace dsk::backend {
@@ -35,6 +36,26 @@ struct RouterOptions {
   bool normalize = false;
   float scale = 1.0f;
 };
+
+// The router's Params for a backend (bias: the backend's copy of o.bias, or nullptr).
+inline router::Params router_params(const float* logits, int64_t T, const RouterOptions& o, const float* bias,
+                                    Routing& out) {
+  router::Params p;
+  p.logits = logits;
+  p.T = T;
+  p.n_expert = o.n_expert;
+  p.k = o.k;
+  p.scoring = static_cast<router::Scoring>(o.scoring);
+  p.bias = bias;
+  p.n_group = o.n_group;
+  p.topk_group = o.topk_group;
+  p.group_score = p.scoring == router::Scoring::softmax ? router::GroupScore::max : router::GroupScore::sum_top2;
+  p.normalize = o.normalize;
+  p.scale = o.scale;
+  p.ids = out.ids;
+  p.weights = out.weights;
+  return p;
+}
 
 // RoPE of the rotated span [offset, offset + n_rot) of each head, positions pos0 + t.
 struct RopeOptions {

@@ -604,6 +604,39 @@ inline Status launch_grouped(const GroupedParams& p, cudaStream_t stream) {
   }
 }
 
+// y[r] = W · x[r] for R activation rows of one 2-D weight (row stride w_row_stride, 0: packed):
+// gemv::launch for R <= 4 tokens, one grouped-GEMM group beyond. The same bits either way (every
+// row in the canonical order); the choice is speed only.
+inline Status launch_dense(GgmlType wtype, const void* w, size_t w_row_stride, const void* x, size_t x_stride, int64_t R,
+                           int64_t M, int64_t K, float* y, int64_t y_stride, cudaStream_t stream) {
+  if (R <= gemv::kMaxTokens) {
+    gemv::Params p;
+    p.wtype = wtype;
+    p.w = w;
+    p.w_row_stride = w_row_stride;
+    p.x = x;
+    p.x_stride = x_stride;
+    p.y = y;
+    p.y_stride = y_stride;
+    p.M = M;
+    p.K = K;
+    p.N = static_cast<int>(R);
+    return R == 0 ? Status::Ok() : gemv::launch(p, nullptr, 0, stream);
+  }
+  GroupedParams p;
+  p.wtype = wtype;
+  p.w = w;
+  p.w_row_stride = w_row_stride;
+  p.x = x;
+  p.x_stride = x_stride;
+  p.P = R;
+  p.y = y;
+  p.y_stride = y_stride;
+  p.M = M;
+  p.K = K;
+  return launch_grouped(p, stream);
+}
+
 }  // namespace dsk::gemm
 
 #endif  // __CUDACC__

@@ -146,36 +146,10 @@ inline Status x_in(GgmlType a, const float* x, int64_t xs, int Tc, int64_t n_emb
   return gemv::activation_rows(a, x, xs, q, n_embd, Tc, fl, st, ptr, stride);
 }
 
-// y[r] = W · x[r] for R rows of a plain (2-D) weight: the GEMV for R <= 4, else one grouped-GEMM
-// group (same bits).
+// y[r] = W · x[r] for R rows of a plain (2-D) weight (gemm::launch_dense: GEMV or grouped GEMM).
 inline Status dense_rows(const Tensor& tw, const void* xp, size_t xstr, int64_t R, int64_t M, int64_t K, float* y,
                          int64_t ys, cudaStream_t st) {
-  if (R <= kChunk) {
-    gemv::Params gp;
-    gp.wtype = tw.type;
-    gp.w = tw.data;
-    gp.w_row_stride = tw.row_bytes;
-    gp.x = xp;
-    gp.x_stride = xstr;
-    gp.y = y;
-    gp.y_stride = ys;
-    gp.M = M;
-    gp.K = K;
-    gp.N = static_cast<int>(R);
-    return gemv::launch(gp, nullptr, 0, st);
-  }
-  gemm::GroupedParams gp;
-  gp.wtype = tw.type;
-  gp.w = tw.data;
-  gp.w_row_stride = tw.row_bytes;
-  gp.x = xp;
-  gp.x_stride = xstr;
-  gp.P = R;
-  gp.y = y;
-  gp.y_stride = ys;
-  gp.M = M;
-  gp.K = K;
-  return gemm::launch_grouped(gp, st);
+  return gemm::launch_dense(tw.type, tw.data, tw.row_bytes, xp, xstr, R, M, K, y, ys, st);
 }
 
 // One SwiGLU FFN over Tc tokens with plain (2-D) weights: out[t * out_stride + i]. x's quantized
