@@ -646,6 +646,27 @@ struct Geometry {
   bool vec;
 };
 
+// One token's per-head matrices (expert h = head h of a [K, M, H] stack) times activation row h:
+// y + h * y_stride.
+inline Status per_head_gemv(GgmlType wt, const void* w, int64_t M, int64_t K, const void* x, size_t xs, int64_t H,
+                            float* y, int64_t y_stride, cudaStream_t stream) {
+  gemv::IndexedParams ip;
+  ip.wtype = wt;
+  ip.w = w;
+  ip.n_expert = static_cast<int32_t>(H);
+  ip.expert_bytes = weight_row_bytes(wt, K) * static_cast<size_t>(M);
+  ip.x = x;
+  ip.x_stride = xs;
+  ip.T = 1;
+  ip.k = static_cast<int>(H);
+  ip.act_per_pair = true;
+  ip.y = y;
+  ip.y_pair_stride = y_stride;
+  ip.M = M;
+  ip.K = K;
+  return gemv::launch_indexed(ip, stream);
+}
+
 // Step 1 of token t: q~ of every head to y + h * y_stride (quantized q_nope, then the W_UK GEMV).
 inline Status q_tilde(const MlaParams& p, const Geometry& g, int64_t t, uint8_t* qa, float* y, int64_t y_stride,
                       cudaStream_t stream) {
@@ -653,21 +674,7 @@ inline Status q_tilde(const MlaParams& p, const Geometry& g, int64_t t, uint8_t*
   size_t qxs = 0;
   DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.k_b_type), p.q + t * g.qt, g.qh, qa, p.d_nope,
                                             static_cast<int>(g.H), p.flavor, stream, qx, qxs));
-  gemv::IndexedParams kp;
-  kp.wtype = p.k_b_type;
-  kp.w = p.k_b;
-  kp.n_expert = static_cast<int32_t>(g.H);
-  kp.expert_bytes = weight_row_bytes(p.k_b_type, p.d_nope) * static_cast<size_t>(p.kv_lora);
-  kp.x = qx;
-  kp.x_stride = qxs;
-  kp.T = 1;
-  kp.k = static_cast<int>(g.H);
-  kp.act_per_pair = true;
-  kp.y = y;
-  kp.y_pair_stride = y_stride;
-  kp.M = p.kv_lora;
-  kp.K = p.d_nope;
-  return gemv::launch_indexed(kp, stream);
+  return per_head_gemv(p.k_b_type, p.k_b, p.kv_lora, p.d_nope, qx, qxs, g.H, y, y_stride, stream);
 }
 
 // Step 4 of token t: out_h = W_UV_h o_h for every head, o_h at o + h * o_stride.
@@ -677,21 +684,7 @@ inline Status w_uv(const MlaParams& p, const Geometry& g, int64_t t, const float
   size_t oxs = 0;
   DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.v_b_type), o, o_stride, oa, p.kv_lora, static_cast<int>(g.H),
                                             p.flavor, stream, ox, oxs));
-  gemv::IndexedParams vp;
-  vp.wtype = p.v_b_type;
-  vp.w = p.v_b;
-  vp.n_expert = static_cast<int32_t>(g.H);
-  vp.expert_bytes = weight_row_bytes(p.v_b_type, p.kv_lora) * static_cast<size_t>(p.d_v);
-  vp.x = ox;
-  vp.x_stride = oxs;
-  vp.T = 1;
-  vp.k = static_cast<int>(g.H);
-  vp.act_per_pair = true;
-  vp.y = p.out + t * g.os;
-  vp.y_pair_stride = p.d_v;
-  vp.M = p.d_v;
-  vp.K = p.kv_lora;
-  return gemv::launch_indexed(vp, stream);
+  return per_head_gemv(p.v_b_type, p.v_b, p.d_v, p.kv_lora, ox, oxs, g.H, p.out + t * g.os, p.d_v, stream);
 }
 
 inline Geometry geometry(const MlaParams& p) {
