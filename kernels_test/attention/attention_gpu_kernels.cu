@@ -29,6 +29,7 @@ Status mla(const attention::MlaParams& h, const Sizes& sz, bool graph, Path path
   d.k_b = m.in(static_cast<const uint8_t*>(h.k_b), sz.k_b);
   d.v_b = m.in(static_cast<const uint8_t*>(h.v_b), sz.v_b);
   d.out = m.out(h.out, sz.out);
+  d.pos_dev = m.in(h.pos_dev, 1);  // a host int in the test's Params
   const size_t wb = attention::workspace_size(d);
   void* ws = nullptr;
   DSK_CUDA_CHECK(cudaMalloc(&ws, wb ? wb : 256));

@@ -139,6 +139,28 @@ TEST_CASE("GPU MLA prefill with padded output rows (per-token W_UK / W_UV)", "[a
   }
 }
 
+// Decode with the position on the device (pos_dev, the CUDA backend's graph-replayed step): the
+// launch sized for the whole cache, the bits those of p0 = the position.
+TEST_CASE("GPU MLA decode with the position on the device == reference at that position", "[attention][gpu]") {
+  Rng rng(604);
+  const int64_t H = 5, d_nope = 64, rope = 32, lora = 256, d_v = 64, n_ctx = 700;
+  const auto s = make(rng, H, d_nope, rope, lora, d_v, n_ctx, GgmlType::F16, GgmlType::Q8_0, GgmlType::F16);
+  for (int32_t pos : {0, 1, 255, 256, 257, 511, 699}) {
+    INFO("position " << pos);
+    std::vector<float> want(H * d_v), got(H * d_v);
+    REQUIRE(ref::attention::mla(params(s, pos, 1, want.data())).ok());
+    auto p = params(s, pos, 1, got.data());  // q row of token `pos`; p0 itself is not used below
+    p.p0 = 0;
+    p.pos_dev = &pos;
+    p.max_ctx = n_ctx;
+    ga::Sizes sz{static_cast<size_t>(H * (d_nope + rope)), s.cache.size(), s.kb.size(), s.vb.size(), got.size()};
+    bool prefill = true;
+    REQUIRE(ga::mla(p, sz, pos % 2 == 1, ga::Path::automatic, &prefill).ok());
+    CHECK_FALSE(prefill);
+    CHECK(dsk::test::compare_bits(got.data(), want.data(), got.size()).count == 0);
+  }
+}
+
 TEST_CASE("GPU MLA path rule: prefill from T = 8, or T >= 2 within 1024 positions", "[attention][gpu]") {
   attention::MlaParams p;
   p.n_head = 128; p.d_nope = 128; p.rope_dims = 64; p.kv_lora = 512; p.d_v = 128;
