@@ -5,7 +5,9 @@
 # --backend cpu and --backend cuda, with the prompt as one prefill, token by token (--n-prefill 1)
 # and as a prefill of 7 then decode. Exit 77 (skipped) without a CUDA device.
 # Compared by compare_logits.py (NaNs canonical, positions must match).
-# usage: cuda_vs_cpu.sh DSK_RUN DSK_MKMODEL WORKDIR [MODEL.gguf ...]
+# With --hf DIR (and --convert DSK_CONVERT): a Hugging Face checkpoint (config.json +
+# model.safetensors.xz, e.g. ../shared/oracle/hf/dsv3-tiny) converted to bf16 and q8_0 joins them.
+# usage: cuda_vs_cpu.sh DSK_RUN DSK_MKMODEL WORKDIR [--convert DSK_CONVERT --hf DIR] [MODEL.gguf ...]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 run=$1 mk=$2 work=$3
@@ -17,10 +19,27 @@ for spec in tiny:f32 tiny:bf16 tiny:q8_0 tiny:q4_k tiny:q6_k tiny:2bit tiny-lite
             tiny-384:2bit tiny-384:q4_k; do
   shape=${spec%%:*} mix=${spec##*:}
   f="$work/$shape-$mix.gguf"
-  "$mk" --shape "$shape" --mix "$mix" --seed 11 -o "$f" >/dev/null || { echo "dsk-mkmodel $spec failed"; exit 1; }
+  "$mk" --shape "$shape" --mix "$mix" --seed 11 -o "$f" >"$f.log" 2>&1 || { echo "dsk-mkmodel $spec failed: $(tail -1 "$f.log")"; exit 1; }
   models+=("$f")
 done
-models+=("$@")
+convert="" hf=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --convert) convert=$2; shift 2 ;;
+    --hf) hf=$2; shift 2 ;;
+    *) models+=("$1"); shift ;;
+  esac
+done
+if [ -n "$hf" ] && [ -n "$convert" ]; then
+  mkdir -p "$work/hf"
+  cp "$hf/config.json" "$work/hf/"
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    "$hf/model.safetensors.xz" "$work/hf/model.safetensors" || { echo "cannot unpack $hf"; exit 1; }
+  for t in bf16 q8_0; do
+    "$convert" "$work/hf" "$work/hf-$t.gguf" --type "$t" >/dev/null 2>&1 || { echo "dsk-convert --type $t failed"; exit 1; }
+    models+=("$work/hf-$t.gguf")
+  done
+fi
 
 probe=$("$run" -m "${models[0]}" --tokens 1 -n 0 --backend cuda 2>&1 >/dev/null)
 if echo "$probe" | grep -q "no CUDA device\|no CUDA backend"; then
