@@ -1,0 +1,71 @@
+// forward/deepseek4_forward.hpp — the DeepSeek-V4 (deepseek4) forward pass on the CPU, first piece
+// (issue 7; spec ../shared/specs/deepseek4-architecture.md §4).
+//
+// The generic ops (embedding, RMSNorm, matmuls) go through backend::CpuOps; the V4-only ops call the
+// host references directly (dsk::ref::v4::hc_pre / hc_post / hc_head / sink_attention,
+// dsk::ref::rope::apply for the per-head weightless norm + RoPE and its inverse, dsk::ref::router::select
+// for sqrt-softplus / hash routing, dsk::ref::moe::moe for the clamped V4 experts): backend::Ops has no
+// V4 operations yet, so this forward is host-only and runs on CpuOps only.
+//
+// Done (spec §4.0-4.5):
+//  - embedding copied into the n_hc streams (stream-major state [T, n_hc * n_embd]);
+//  - per layer: HC pre (attn) -> attn_norm -> q_a / q_a_norm / q_b, per-head weightless RMSNorm on Q,
+//    kv = RMSNorm(attn_kv . n, attn_kv_a_norm), RoPE (plain, rope.freq_base) on the last n_rot dims of
+//    every Q head and of kv -> raw KV row stored -> sink attention over the raw sliding window
+//    (positions max(0, p - n_swa + 1) .. p) -> inverse RoPE on the output tails -> grouped low-rank
+//    output (attn_output_a group by group, each group's activation quantized on its own, then
+//    attn_output_b) -> HC post; HC pre (ffn) -> ffn_norm -> router (sqrt-softplus, selection bias
+//    exp_probs_b, or tid2eid on hash layers; weights from the unbiased scores, normalized with ds4's
+//    floor 6.103515625e-5 when expert_weights_norm, times expert_weights_scale) -> routed experts
+//    (clamped SwiGLU, weight before the down projection) + shared expert (clamped) -> HC post;
+//  - the output: hc_head collapse -> output_norm -> output.
+// Not yet: compressed layers (ratio 4 CSA with compressor + indexer, ratio 128 HCA): init() returns a
+// "not yet supported" error naming the first such layer. KV storage is `exact` only (rows kept in
+// float32; ds4's FP8 + F16 rounding of stored rows, `official`, is not simulated yet). The raw rows
+// of every position are kept (n_ctx rows per layer), not a ring of n_swa rows.
+//
+// Every token's result is independent of the batch: one prefill gives the bits of token-by-token
+// decode.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/cpu_ops.hpp"
+#include "common/result.hpp"
+#include "model/deepseek4.hpp"
+
+namespace dsk::forward {
+
+struct Deepseek4Options {
+  int64_t n_ctx = 4096;
+};
+
+class Deepseek4Forward {
+ public:
+  Deepseek4Forward(const model::Deepseek4Model& m, backend::CpuOps& ops, Deepseek4Options o);
+
+  // Checks the layer kinds, allocates the raw KV rows and builds the RoPE table.
+  Result<void> init();
+
+  // Runs `tokens` at positions pos0 .. pos0 + T - 1 (the cache must hold positions < pos0).
+  // logits: all T rows when all_logits, else the last row only, [rows, n_vocab].
+  Result<void> eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits, std::vector<float>& logits);
+
+  int64_t n_ctx() const { return opt_.n_ctx; }
+  int32_t n_vocab() const { return static_cast<int32_t>(m_.config.n_vocab); }
+
+ private:
+  Result<void> attention(const model::Deepseek4Layer& L, const float* a, int64_t T, int64_t pos0, float* out);
+  Result<void> ffn(const model::Deepseek4Layer& L, const float* b, std::span<const int32_t> tokens, float* out);
+  Result<void> layer(const model::Deepseek4Layer& L, float* x, std::span<const int32_t> tokens, int64_t pos0);
+
+  const model::Deepseek4Model& m_;
+  backend::CpuOps& ops_;
+  Deepseek4Options opt_;
+  std::vector<float> rope_plain_;            // cos/sin of positions 0 .. n_ctx-1 (uncompressed layers)
+  std::vector<std::vector<float>> raw_kv_;   // per layer [n_ctx, head_dim] (F32, exact)
+};
+
+}  // namespace dsk::forward
