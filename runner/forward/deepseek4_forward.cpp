@@ -2,6 +2,7 @@
 #include "forward/deepseek4_forward.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -9,12 +10,16 @@
 #include "dsk/rope/rope.hpp"
 #include "dsk/router/router.hpp"
 #include "dsk/v4/attention.hpp"
+#include "dsk/v4/compressor.hpp"
 #include "dsk/v4/hc.hpp"
+#include "dsk/v4/indexer.hpp"
 #include "reference/moe.hpp"
 #include "reference/rope.hpp"
 #include "reference/router.hpp"
 #include "reference/v4_attention.hpp"
+#include "reference/v4_compressor.hpp"
 #include "reference/v4_hc.hpp"
+#include "reference/v4_indexer.hpp"
 
 namespace dsk::forward {
 
@@ -60,13 +65,13 @@ Result<void> Deepseek4Forward::init() {
   const auto& c = m_.config;
   if (opt_.n_ctx < 1 || opt_.n_ctx > INT32_MAX)
     return Error::format("context size %lld must be in 1 .. 2^31-1", static_cast<long long>(opt_.n_ctx));
-  for (const auto& L : m_.layers)
-    if (L.compress_ratio != 0)
-      return Error::format("deepseek4: layer %u has compress ratio %u: compressed (CSA / HCA) layers are not yet "
-                           "supported by the CPU forward",
-                           L.index, L.compress_ratio);
   if (c.n_hc < 1 || c.n_hc > static_cast<uint32_t>(v4::kMaxHc))
     return Error::format("deepseek4: hyper_connection.count %u outside 1..%d", c.n_hc, v4::kMaxHc);
+  bool any_csa = false;
+  for (const auto& L : m_.layers) any_csa = any_csa || L.compress_ratio == 4;
+  if (any_csa && (c.n_rot > c.indexer_head_dim || c.n_rot % 2 != 0))
+    return Error::format("deepseek4: rope.dimension_count %u does not fit the indexer heads of %u", c.n_rot,
+                         c.indexer_head_dim);
   rope::YarnConfig y;  // plain RoPE of the uncompressed layers (spec §3): no YaRN, mscale 1
   y.n_dims = static_cast<int>(c.n_rot);
   y.n_ctx_orig = static_cast<int>(c.n_ctx_orig_yarn ? c.n_ctx_orig_yarn : 4096);
@@ -75,16 +80,103 @@ Result<void> Deepseek4Forward::init() {
   y.ext_factor = 0.0;
   y.attn_factor = 1.0;
   rope_plain_ = rope::make_table(y, opt_.n_ctx);
-  raw_kv_.assign(c.n_layer, std::vector<float>(sz(opt_.n_ctx) * c.head_dim, 0.0f));
+  // Compressed layers: compress_rope_freq_base with YaRN (factor rope.scaling.factor); ds4 passes the
+  // attn_factor that cancels ggml's YaRN magnitude, so mscale is 1 (spec §3).
+  const double factor = c.rope_scaling_factor > 0.0f ? c.rope_scaling_factor : 1.0;
+  y.freq_base = c.compress_rope_freq_base;
+  y.freq_scale = 1.0 / factor;
+  y.ext_factor = factor != 1.0 ? 1.0 : 0.0;
+  y.attn_factor = factor != 1.0 ? 1.0 / (1.0 + 0.1 * std::log(factor)) : 1.0;
+  y.beta_fast = c.yarn_beta_fast;
+  y.beta_slow = c.yarn_beta_slow;
+  rope_comp_ = rope::make_table(y, opt_.n_ctx);
+
+  cache_.assign(c.n_layer, LayerCache{});
+  for (const auto& L : m_.layers) {
+    LayerCache& lc = cache_[L.index];
+    lc.raw.assign(sz(opt_.n_ctx) * c.head_dim, 0.0f);
+    const int64_t R = L.compress_ratio;
+    if (R == 0) continue;
+    const int64_t coff = R == 4 ? 2 : 1, D = c.head_dim, ID = c.indexer_head_dim;
+    lc.comp.assign(sz(opt_.n_ctx / R + 1) * sz(D), 0.0f);
+    lc.comp_state_kv.assign(sz(coff * R * coff * D), 0.0f);
+    lc.comp_state_sc.assign(sz(coff * R * coff * D), 0.0f);
+    if (R == 4) {
+      lc.index.assign(sz(opt_.n_ctx / 4 + 1) * sz(ID), 0.0f);
+      lc.index_state_kv.assign(sz(2 * 4 * 2 * ID), 0.0f);
+      lc.index_state_sc.assign(sz(2 * 4 * 2 * ID), 0.0f);
+    }
+  }
   return {};
+}
+
+Result<void> Deepseek4Forward::rope(float* x, int64_t T, const int32_t* pos, int64_t n_head, int64_t head_dim,
+                                    bool compressed, bool inverse, bool head_norm) {
+  const auto& c = m_.config;
+  const int64_t R = c.n_rot;
+  rope::Params p;
+  p.x = x;
+  p.y = x;
+  p.pos = pos;
+  p.table = rope::RopeTable{compressed ? rope_comp_.data() : rope_plain_.data(), opt_.n_ctx, static_cast<int>(R)};
+  p.T = T;
+  p.n_head = n_head;
+  p.head_dim = head_dim;
+  p.rope_offset = head_dim - R;
+  p.rope_dims = R;
+  p.mode = rope::Mode::interleaved;
+  p.inverse = inverse;
+  p.norm = head_norm ? rope::HeadNorm::weightless : rope::HeadNorm::none;
+  p.eps = c.rms_eps;
+  return check(ref::rope::apply(p), "rope");
+}
+
+Result<void> Deepseek4Forward::compress(const model::Deepseek4Layer& L, const float* n, int64_t T, int64_t pos0,
+                                        bool indexer, LayerCache& lc) {
+  const auto& c = m_.config;
+  const int64_t E = c.n_embd, R = indexer ? 4 : L.compress_ratio;
+  const bool overlap = R == 4;
+  const int64_t D = indexer ? c.indexer_head_dim : c.head_dim, W = (overlap ? 2 : 1) * D;
+  const model::TensorRef& wkv = indexer ? L.indexer_compressor_kv : L.attn_compressor_kv;
+  const model::TensorRef& wg = indexer ? L.indexer_compressor_gate : L.attn_compressor_gate;
+  const model::TensorRef& ape = indexer ? L.indexer_compressor_ape : L.attn_compressor_ape;
+  const model::TensorRef& norm = indexer ? L.indexer_compressor_norm : L.attn_compressor_norm;
+  std::vector<float> kv(sz(T * W)), g(sz(T * W));
+  DSK_TRY(ops_.matmul(wkv, 0, n, E, T, kv.data(), W));
+  DSK_TRY(ops_.matmul(wg, 0, n, E, T, g.data(), W));
+  const int64_t rows = v4::compressor_rows(pos0, T, R), w0 = pos0 / R;
+  std::vector<float>& store = indexer ? lc.index : lc.comp;
+  float* out = store.data() + w0 * D;  // window w's row at row w
+  v4::CompressorParams cp;
+  cp.kv = kv.data();
+  cp.gate = g.data();
+  cp.ape_type = ape.type;
+  cp.ape = ape.data;
+  cp.T = T;
+  cp.p0 = pos0;
+  cp.ratio = R;
+  cp.overlap = overlap;
+  cp.head_dim = D;
+  cp.state_kv = (indexer ? lc.index_state_kv : lc.comp_state_kv).data();
+  cp.state_score = (indexer ? lc.index_state_sc : lc.comp_state_sc).data();
+  cp.out = rows > 0 ? out : nullptr;
+  DSK_TRY(check(ref::v4::compress(cp), wkv.name));
+  if (rows == 0) return {};
+  DSK_TRY(ops_.rms_norm(out, D, &norm, rows, D, c.rms_eps, out, D));
+  std::vector<int32_t> start(sz(rows));  // RoPE at each window's first position
+  for (int64_t w = 0; w < rows; ++w) start[sz(w)] = static_cast<int32_t>((w0 + w) * R);
+  return rope(out, rows, start.data(), 1, D, true, false, false);
 }
 
 // a [T, E] (the HC-collapsed sublayer input) -> out [T, E].
 Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const float* a, int64_t T, int64_t pos0,
                                          float* out) {
   const auto& c = m_.config;
-  const int64_t E = c.n_embd, H = c.n_head, D = c.head_dim, R = c.n_rot, QL = c.q_lora, HD = H * D;
+  const int64_t E = c.n_embd, H = c.n_head, D = c.head_dim, QL = c.q_lora, HD = H * D;
   const int64_t G = c.n_out_group, OL = c.o_lora;
+  const int64_t R = L.compress_ratio;
+  const bool comp = R != 0;
+  LayerCache& lc = cache_[L.index];
 
   std::vector<float> n(sz(T * E));
   DSK_TRY(ops_.rms_norm(a, E, &L.attn_norm, T, E, c.rms_eps, n.data(), E));
@@ -100,30 +192,11 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
 
   std::vector<int32_t> pos(sz(T));
   for (int64_t t = 0; t < T; ++t) pos[sz(t)] = static_cast<int32_t>(pos0 + t);
-  const rope::RopeTable table{rope_plain_.data(), opt_.n_ctx, static_cast<int>(R)};
-  auto rope_params = [&](float* x, int64_t n_head, bool inverse, rope::HeadNorm norm) {
-    rope::Params p;
-    p.x = x;
-    p.y = x;
-    p.pos = pos.data();
-    p.table = table;
-    p.T = T;
-    p.n_head = n_head;
-    p.head_dim = D;
-    p.rope_offset = D - R;
-    p.rope_dims = R;
-    p.mode = rope::Mode::interleaved;
-    p.inverse = inverse;
-    p.norm = norm;
-    p.eps = c.rms_eps;
-    return p;
-  };
-  DSK_TRY(check(ref::rope::apply(rope_params(q.data(), H, false, rope::HeadNorm::weightless)), "q rope"));
-  DSK_TRY(check(ref::rope::apply(rope_params(kv.data(), 1, false, rope::HeadNorm::none)), "kv rope"));
+  DSK_TRY(rope(q.data(), T, pos.data(), H, D, comp, false, true));
+  DSK_TRY(rope(kv.data(), T, pos.data(), 1, D, comp, false, false));
 
   // Raw rows: position p's row at index p (exact: float32).
-  float* cache = raw_kv_[L.index].data();
-  std::memcpy(cache + pos0 * D, kv.data(), sz(T * D) * sizeof(float));
+  std::memcpy(lc.raw.data() + pos0 * D, kv.data(), sz(T * D) * sizeof(float));
 
   // Token t (position p) sees the raw rows max(0, p - n_swa + 1) .. p, oldest first.
   const int64_t W = c.n_swa;
@@ -133,13 +206,60 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
     n_raw[sz(t)] = static_cast<int32_t>(p - first + 1);
     for (int64_t j = first; j <= p; ++j) raw_idx[sz(t * W + (j - first))] = static_cast<int32_t>(j);
   }
+
+  // Compressed rows: token at p sees windows c < floor((p+1)/R) (spec §9): all of them on ratio-128
+  // layers, the indexer's top_k of them on ratio-4 layers.
+  std::vector<int32_t> comp_idx, n_comp(sz(T));
+  int64_t comp_stride = 0;
+  const int64_t n_vis_all = comp ? (pos0 + T) / R : 0;
+  if (comp) {
+    DSK_TRY(compress(L, n.data(), T, pos0, false, lc));
+    std::vector<int32_t> n_vis(sz(T));
+    for (int64_t t = 0; t < T; ++t) n_vis[sz(t)] = static_cast<int32_t>((pos0 + t + 1) / R);
+    if (R == 4) {
+      DSK_TRY(compress(L, n.data(), T, pos0, true, lc));
+      const int64_t IH = c.n_indexer_head, ID = c.indexer_head_dim, K = c.indexer_top_k;
+      std::vector<float> qi(sz(T * IH * ID)), wts(sz(T * IH));
+      DSK_TRY(ops_.matmul(L.indexer_q_b, 0, qr.data(), QL, T, qi.data(), IH * ID));
+      DSK_TRY(rope(qi.data(), T, pos.data(), IH, ID, true, false, false));
+      DSK_TRY(ops_.matmul(L.indexer_proj, 0, n.data(), E, T, wts.data(), IH));
+      comp_stride = K;
+      comp_idx.assign(sz(T * K), -1);
+      v4::IndexerParams ip;
+      ip.q = qi.data();
+      ip.w = wts.data();
+      ip.keys = v4::KvRows{GgmlType::F32, lc.index.data(), 0, n_vis_all};
+      ip.n_vis = n_vis.data();
+      ip.T = T;
+      ip.n_head = IH;
+      ip.head_dim = ID;
+      ip.top_k = K;
+      ip.idx = comp_idx.data();
+      ip.count = n_comp.data();
+      DSK_TRY(check(ref::v4::indexer(ip), L.indexer_proj.name));
+    } else {
+      comp_stride = std::max<int64_t>(1, n_vis_all);
+      comp_idx.assign(sz(T * comp_stride), -1);
+      for (int64_t t = 0; t < T; ++t) {
+        n_comp[sz(t)] = n_vis[sz(t)];
+        for (int32_t j = 0; j < n_vis[sz(t)]; ++j) comp_idx[sz(t * comp_stride + j)] = j;
+      }
+    }
+  }
+
   std::vector<float> o(sz(T * HD));
   v4::SinkAttentionParams ap;
   ap.q = q.data();
-  ap.raw = v4::KvRows{GgmlType::F32, cache, 0, pos0 + T};
+  ap.raw = v4::KvRows{GgmlType::F32, lc.raw.data(), 0, pos0 + T};
   ap.raw_idx = raw_idx.data();
   ap.raw_idx_stride = W;
   ap.n_raw = n_raw.data();
+  if (comp) {
+    ap.comp = v4::KvRows{GgmlType::F32, lc.comp.data(), 0, n_vis_all};
+    ap.comp_idx = comp_idx.data();
+    ap.comp_idx_stride = comp_stride;
+    ap.n_comp = n_comp.data();
+  }
   ap.sinks = f32(L.attn_sinks);
   ap.T = T;
   ap.n_head = H;
@@ -147,7 +267,7 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
   ap.kq_scale = v4::attn_scale(D);
   ap.out = o.data();
   DSK_TRY(check(ref::v4::sink_attention(ap), L.attn_sinks.name));
-  DSK_TRY(check(ref::rope::apply(rope_params(o.data(), H, true, rope::HeadNorm::none)), "output inverse rope"));
+  DSK_TRY(rope(o.data(), T, pos.data(), H, D, comp, true, false));
 
   // Grouped output: group g (heads g*H/G ..) through rows g*OL .. of attn_output_a, then attn_output_b.
   const int64_t GW = HD / G;
@@ -272,7 +392,7 @@ Result<void> Deepseek4Forward::eval(std::span<const int32_t> tokens, int64_t pos
                                     std::vector<float>& logits) {
   const auto& c = m_.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
-  if (raw_kv_.size() != c.n_layer) return Error("deepseek4 forward: init() was not called (or failed)");
+  if (cache_.size() != c.n_layer) return Error("deepseek4 forward: init() was not called (or failed)");
   if (T == 0) return Error("eval: no tokens");
   if (pos0 < 0 || pos0 + T > opt_.n_ctx)
     return Error::format("context full: %lld tokens at position %lld exceed the context of %lld (use -c)",

@@ -19,10 +19,17 @@
 //    floor 6.103515625e-5 when expert_weights_norm, times expert_weights_scale) -> routed experts
 //    (clamped SwiGLU, weight before the down projection) + shared expert (clamped) -> HC post;
 //  - the output: hc_head collapse -> output_norm -> output.
-// Not yet: compressed layers (ratio 4 CSA with compressor + indexer, ratio 128 HCA): init() returns a
-// "not yet supported" error naming the first such layer. KV storage is `exact` only (rows kept in
-// float32; ds4's FP8 + F16 rounding of stored rows, `official`, is not simulated yet). The raw rows
-// of every position are kept (n_ctx rows per layer), not a ring of n_swa rows.
+//  - compressed layers (spec §5, §6, §9): RoPE from the compressed table (compress_rope_freq_base,
+//    YaRN with rope.scaling.*, mscale 1); the attention compressor (ratio 4: overlapping, 2*head_dim;
+//    ratio 128: head_dim) pools the attn_norm output's projections, its rows get
+//    RMSNorm(attn_compressor_norm) and RoPE at the window start; ratio-4 layers also run the indexer
+//    compressor (same schedule, indexer_head_dim rows) and the indexer (indexer.attn_q_b . qr_n roped
+//    at p, indexer.proj . n) choosing top_k of the visible rows; token at p sees compressed rows
+//    c < floor((p+1)/R) (HCA: all, CSA: the indexer's choice), after its raw window, no de-duplication.
+//    Compressor states are carried across calls, so any split of the positions gives the same bits.
+// Not yet: KV storage is `exact` only (rows kept in float32; ds4's FP8 + F16 rounding of stored rows
+// and the indexer's Hadamard + FP4, `official`, are not simulated yet). The raw rows of every
+// position are kept (n_ctx rows per layer), not a ring of n_swa rows; the MTP block.
 //
 // Every token's result is independent of the batch: one prefill gives the bits of token-by-token
 // decode.
@@ -46,7 +53,7 @@ class Deepseek4Forward {
  public:
   Deepseek4Forward(const model::Deepseek4Model& m, backend::CpuOps& ops, Deepseek4Options o);
 
-  // Checks the layer kinds, allocates the raw KV rows and builds the RoPE table.
+  // Allocates the caches and builds the RoPE tables.
   Result<void> init();
 
   // Runs `tokens` at positions pos0 .. pos0 + T - 1 (the cache must hold positions < pos0).
@@ -61,11 +68,28 @@ class Deepseek4Forward {
   Result<void> ffn(const model::Deepseek4Layer& L, const float* b, std::span<const int32_t> tokens, float* out);
   Result<void> layer(const model::Deepseek4Layer& L, float* x, std::span<const int32_t> tokens, int64_t pos0);
 
+  // What a layer keeps between calls (all float32: KV storage `exact`).
+  struct LayerCache {
+    std::vector<float> raw;                  // [n_ctx, head_dim]: position p's row at p
+    std::vector<float> comp;                 // [n_ctx / R, head_dim]: window w's row at w (ratio != 0)
+    std::vector<float> comp_state_kv, comp_state_sc;  // the compressor's ring (v4::CompressorParams)
+    std::vector<float> index;                // [n_ctx / 4, indexer_head_dim] (ratio 4)
+    std::vector<float> index_state_kv, index_state_sc;
+  };
+
+  // The compressor over positions pos0 .. pos0+T-1 of one layer: pools, then RMSNorm(norm) and RoPE at
+  // each emitted window's start, appended to rows (window w at row w).
+  Result<void> compress(const model::Deepseek4Layer& L, const float* n, int64_t T, int64_t pos0, bool indexer,
+                        LayerCache& lc);
+  Result<void> rope(float* x, int64_t T, const int32_t* pos, int64_t n_head, int64_t head_dim, bool compressed,
+                    bool inverse, bool head_norm);
+
   const model::Deepseek4Model& m_;
   backend::CpuOps& ops_;
   Deepseek4Options opt_;
-  std::vector<float> rope_plain_;            // cos/sin of positions 0 .. n_ctx-1 (uncompressed layers)
-  std::vector<std::vector<float>> raw_kv_;   // per layer [n_ctx, head_dim] (F32, exact)
+  std::vector<float> rope_plain_;  // cos/sin of positions 0 .. n_ctx-1: uncompressed layers (rope.freq_base)
+  std::vector<float> rope_comp_;   // compressed layers: compress_rope_freq_base + YaRN
+  std::vector<LayerCache> cache_;
 };
 
 }  // namespace dsk::forward

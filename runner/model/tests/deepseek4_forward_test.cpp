@@ -500,16 +500,48 @@ TEST_CASE("deepseek4 forward: the sliding window limits what a layer sees", "[fo
   }
 }
 
-TEST_CASE("deepseek4 forward: compressed layers are refused for now", "[forward][deepseek4]") {
+// hash + plain, CSA (ratio 4: compressor + indexer), HCA (ratio 128), CSA; the indexer's top_k of 4 is
+// smaller than the visible rows after 16 tokens, and the HCA layer emits its first row at 127.
+Deepseek4Config compressed_cfg() {
   Deepseek4Config c = tiny_cfg();
-  c.compress_ratio = {0, 0, 128};
-  const auto l = load(tiny_file(c, true));  // F32: quick to build
-  backend::CpuOps ops(1);
-  forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{64});
-  auto r = fw.init();
-  REQUIRE(!r);
-  CHECK_HAS(r.error().message(), "layer 2 has compress ratio 128");
-  CHECK_HAS(r.error().message(), "not yet supported");
+  c.n_layer = 4;
+  c.compress_ratio = {0, 4, 128, 4};
+  c.swiglu_clamp.assign(4, 10.0f);
+  c.rope_scaling_factor = 4.0f;
+  c.n_ctx_orig_yarn = 64;
+  return c;
+}
+
+std::vector<float> run(const Deepseek4Model& m, const std::vector<int32_t>& toks, const std::vector<int>& split,
+                       int64_t n_ctx) {
+  backend::CpuOps ops(2);
+  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{n_ctx});
+  auto ir = fw.init();
+  if (!ir) FAIL(ir.error().message());
+  std::vector<float> all, lg;
+  size_t p = 0;
+  for (int n : split) {
+    auto r = fw.eval(std::span<const int32_t>(toks.data() + p, static_cast<size_t>(n)), static_cast<int64_t>(p), true, lg);
+    if (!r) FAIL(r.error().message());
+    all.insert(all.end(), lg.begin(), lg.end());
+    p += static_cast<size_t>(n);
+  }
+  return all;
+}
+
+TEST_CASE("deepseek4 forward: compressed layers (CSA, HCA): prefill == decode == chunks", "[forward][deepseek4]") {
+  const Deepseek4Config c = compressed_cfg();
+  static const auto l = load(tiny_file(c, true));
+  const int T = 140;
+  const auto toks = prompt(T, c.n_vocab);
+  const std::vector<float> prefill = run(l->model, toks, {T}, 160);
+  size_t finite = 0;
+  for (float v : prefill) finite += std::isfinite(v) ? 1 : 0;
+  CHECK(finite == prefill.size());
+  SECTION("token by token") { CHECK(same_bits(run(l->model, toks, std::vector<int>(T, 1), 160), prefill)); }
+  SECTION("uneven chunks across window and compression boundaries") {
+    CHECK(same_bits(run(l->model, toks, {3, 1, 6, 117, 1, 12}, 160), prefill));
+  }
 }
 
 TEST_CASE("deepseek4 forward: F32 weights match an independent float64 forward of the spec", "[forward][deepseek4]") {
