@@ -697,3 +697,30 @@ TEST_CASE("deepseek4 forward: F32 weights match an independent float64 forward o
     compare_to_naive(l->model, 132, 160);  // measured: 9.8e-7 at worst
   }
 }
+
+TEST_CASE("deepseek4 forward: bad calls are clear errors", "[forward][deepseek4]") {
+  Deepseek4Config c = tiny_cfg();
+  c.n_layer = 1;
+  c.compress_ratio.assign(1, 0);
+  c.swiglu_clamp.assign(1, 10.0f);
+  const auto l = load(tiny_file(c, true));
+  backend::CpuOps ops(1);
+  forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{8});
+  std::vector<float> lg;
+  const std::vector<int32_t> toks = {1, 2, 3};
+  auto before = fw.eval(toks, 0, true, lg);
+  REQUIRE(!before);
+  CHECK_HAS(before.error().message(), "init()");
+  REQUIRE(fw.init());
+  auto full = fw.eval(toks, 6, true, lg);
+  REQUIRE(!full);
+  CHECK_HAS(full.error().message(), "context full");
+  const std::vector<int32_t> bad = {1, 300};
+  auto oov = fw.eval(bad, 0, true, lg);
+  REQUIRE(!oov);
+  CHECK_HAS(oov.error().message(), "outside the vocabulary");
+  REQUIRE(fw.eval(toks, 5, false, lg));  // positions 5..7: the last ones that fit
+  CHECK(lg.size() == c.n_vocab);
+  forward::Deepseek4Forward zero(l->model, ops, forward::Deepseek4Options{0});
+  CHECK(!zero.init());
+}
