@@ -27,15 +27,6 @@ Result<void> check(const Status& s, const char* op) {
   return Error(std::string(op) + ": " + to_string(s));
 }
 
-moe::Tensor moe_tensor(const TensorRef& t) {
-  moe::Tensor m;
-  m.type = t.type;
-  m.data = t.data;
-  m.row_bytes = t.nb1;
-  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
-  return m;
-}
-
 }  // namespace
 
 CpuOps::CpuOps(int n_threads) : pool_(n_threads) {}

@@ -112,15 +112,6 @@ __global__ void kv_store_kernel(float* cache, int64_t width, const int32_t* pos,
     row[i] = i < dr ? k_rope[t * k_rope_stride + i] : c_kv[t * c_kv_stride + (i - dr)];
 }
 
-moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* dev) {
-  moe::Tensor m;
-  m.type = t.type;
-  m.data = dev;
-  m.row_bytes = t.nb1;
-  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
-  return m;
-}
-
 class CudaOps final : public Ops {
  public:
   CudaOps(cudaStream_t s, const CudaOptions& o) : stream_(s), opt_(o) {}

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "dsk/moe/moe.hpp"
 #include "dsk/rope/rope.hpp"
 #include "dsk/router/router.hpp"
 #include "model/deepseek2.hpp"
@@ -36,6 +37,17 @@ struct RouterOptions {
   bool normalize = false;
   float scale = 1.0f;
 };
+
+// A weight (or 3-D expert stack) as the MoE launchers take it; data: the backend's copy of t's
+// bytes (nullptr: t.data itself).
+inline moe::Tensor moe_tensor(const TensorRef& t, const uint8_t* data = nullptr) {
+  moe::Tensor m;
+  m.type = t.type;
+  m.data = data ? data : t.data;
+  m.row_bytes = t.nb1;
+  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
+  return m;
+}
 
 // The router's Params for a backend (bias: the backend's copy of o.bias, or nullptr).
 inline router::Params router_params(const float* logits, int64_t T, const RouterOptions& o, const float* bias,

@@ -25,6 +25,8 @@ namespace dsk::forward {
 
 namespace {
 
+using backend::moe_tensor;
+
 Result<void> check(const Status& s, const std::string& what) {
   if (s.ok()) return {};
   return Error(what + ": " + to_string(s));
@@ -35,15 +37,6 @@ size_t sz(int64_t n) { return static_cast<size_t>(n); }
 v4::HcWeight hc_weight(const model::TensorRef& t) { return v4::HcWeight{t.type, t.data, t.nb1}; }
 
 const float* f32(const model::TensorRef& t) { return reinterpret_cast<const float*>(t.data); }
-
-moe::Tensor moe_tensor(const model::TensorRef& t) {
-  moe::Tensor m;
-  m.type = t.type;
-  m.data = t.data;
-  m.row_bytes = t.nb1;
-  m.expert_bytes = static_cast<size_t>(t.ne[1]) * t.nb1;
-  return m;
-}
 
 // Rows [r0, r0 + n) of a 2-D weight as a weight of its own (the grouped output projection).
 model::TensorRef row_slice(const model::TensorRef& t, int64_t r0, int64_t n) {
