@@ -117,20 +117,7 @@ Result<void> CpuOps::init_rope(const rope::YarnConfig& c, int64_t n_pos) {
 Result<void> CpuOps::rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) {
   std::vector<int32_t> pos(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(pos0 + t);
-  rope::Params p;
-  p.x = x;
-  p.y = x;
-  p.pos = pos.data();
-  p.table = table_;
-  p.T = T;
-  p.n_head = o.n_heads;
-  p.head_dim = o.offset + d_rope_;
-  p.x_token_stride = p.y_token_stride = o.row_stride;
-  p.x_head_stride = p.y_head_stride = o.head_stride;
-  p.rope_offset = o.offset;
-  p.rope_dims = d_rope_;
-  p.mode = rope::Mode::interleaved;
-  return check(ref::rope::apply(p), "rope");
+  return check(ref::rope::apply(rope_params(x, pos.data(), T, o, table_)), "rope");
 }
 
 Result<void> CpuOps::route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) {

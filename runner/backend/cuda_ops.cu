@@ -249,20 +249,7 @@ class CudaOps final : public Ops {
     DSK_TRY(pending());
     if (pos0 < 0 || pos0 + T > table_.n_pos) return Error("rope: positions beyond the table");
     DSK_TRY(check_step(pos0, T, "rope"));
-    rope::Params p;
-    p.x = x;
-    p.y = x;
-    p.pos = step_pos_;
-    p.table = table_;
-    p.T = T;
-    p.n_head = o.n_heads;
-    p.head_dim = o.offset + d_rope_;
-    p.x_token_stride = p.y_token_stride = o.row_stride;
-    p.x_head_stride = p.y_head_stride = o.head_stride;
-    p.rope_offset = o.offset;
-    p.rope_dims = d_rope_;
-    p.mode = rope::Mode::interleaved;
-    return check(rope::launch(p, stream_), "rope");
+    return check(rope::launch(rope_params(x, step_pos_, T, o, table_), stream_), "rope");
   }
 
   Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) override {

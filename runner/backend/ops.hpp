@@ -77,6 +77,25 @@ struct RopeOptions {
   int64_t row_stride = 0;    // elements between tokens
 };
 
+// The in-place interleaved RoPE Params of a backend: positions pos[t] (the backend's array), the
+// rotated span [o.offset, o.offset + table.n_dims) of each head.
+inline rope::Params rope_params(float* x, const int32_t* pos, int64_t T, const RopeOptions& o, const rope::RopeTable& table) {
+  rope::Params p;
+  p.x = x;
+  p.y = x;
+  p.pos = pos;
+  p.table = table;
+  p.T = T;
+  p.n_head = o.n_heads;
+  p.head_dim = o.offset + table.n_dims;
+  p.x_token_stride = p.y_token_stride = o.row_stride;
+  p.x_head_stride = p.y_head_stride = o.head_stride;
+  p.rope_offset = o.offset;
+  p.rope_dims = table.n_dims;
+  p.mode = rope::Mode::interleaved;
+  return p;
+}
+
 struct MlaShape {
   int64_t n_head = 0, d_nope = 0, d_rope = 0, d_v = 0, kv_lora = 0;
   float kq_scale = 1.0f;
