@@ -11,6 +11,35 @@
 
 namespace dsk::ref::sample {
 
+namespace {
+constexpr size_t kChunk = static_cast<size_t>(dsk::sample::kSumChunk);
+
+// P_0 = 0, P_{c+1} = P_c + (chunk c summed left to right from 0): the chunked rule of sample.hpp.
+std::vector<float> chunk_prefix(const std::vector<float>& w) {
+  const size_t nc = (w.size() + kChunk - 1) / kChunk;
+  std::vector<float> P(nc + 1, 0.0f);
+  for (size_t c = 0; c < nc; ++c) {
+    float t = 0.0f;
+    for (size_t i = c * kChunk; i < std::min(w.size(), (c + 1) * kChunk); ++i) t = fp::add(t, w[i]);
+    P[c + 1] = fp::add(P[c], t);
+  }
+  return P;
+}
+
+// The first i whose running sum (P_c then chunk c's weights up to i) satisfies hit; `none` if none.
+template <class Hit>
+size_t first_running(const std::vector<float>& w, const std::vector<float>& P, Hit hit, size_t none) {
+  for (size_t c = 0; c + 1 < P.size(); ++c) {
+    float cum = P[c];
+    for (size_t i = c * kChunk; i < std::min(w.size(), (c + 1) * kChunk); ++i) {
+      cum = fp::add(cum, w[i]);
+      if (hit(cum)) return i;
+    }
+  }
+  return none;
+}
+}  // namespace
+
 int32_t argmax(const float* logits, int32_t n_vocab) {
   int32_t best = -1;
   for (int32_t i = 0; i < n_vocab; ++i) {
@@ -39,22 +68,10 @@ int32_t sample(const float* logits, int32_t n_vocab, const dsk::sample::SamplerP
 
   if (p.top_p < 1.0f) {
     std::vector<float> w(cand.size());
-    float total = 0.0f;
-    for (size_t i = 0; i < cand.size(); ++i) {
-      w[i] = math::exp(fp::sub(logits[cand[i]], lmax));
-      total = fp::add(total, w[i]);
-    }
-    const float target = fp::mul(p.top_p, total);
-    float cum = 0.0f;
-    size_t keep = cand.size();
-    for (size_t i = 0; i < cand.size(); ++i) {
-      cum = fp::add(cum, w[i]);
-      if (cum >= target) {
-        keep = i + 1;
-        break;
-      }
-    }
-    cand.resize(keep);
+    for (size_t i = 0; i < cand.size(); ++i) w[i] = math::exp(fp::sub(logits[cand[i]], lmax));
+    const std::vector<float> P = chunk_prefix(w);
+    const float target = fp::mul(p.top_p, P.back());
+    cand.resize(first_running(w, P, [&](float cum) { return cum >= target; }, cand.size() - 1) + 1);
   }
   if (p.min_p > 0.0f) {
     size_t keep = 1;
@@ -62,18 +79,10 @@ int32_t sample(const float* logits, int32_t n_vocab, const dsk::sample::SamplerP
     cand.resize(keep);
   }
   std::vector<float> w(cand.size());
-  float total = 0.0f;
-  for (size_t i = 0; i < cand.size(); ++i) {
-    w[i] = math::exp(fp::div(fp::sub(logits[cand[i]], lmax), p.temperature));
-    total = fp::add(total, w[i]);
-  }
-  const float u = fp::mul(dsk::sample::uniform(p.seed, pos, 0), total);
-  float cum = 0.0f;
-  for (size_t i = 0; i < cand.size(); ++i) {
-    cum = fp::add(cum, w[i]);
-    if (cum > u) return cand[i];
-  }
-  return cand.back();
+  for (size_t i = 0; i < cand.size(); ++i) w[i] = math::exp(fp::div(fp::sub(logits[cand[i]], lmax), p.temperature));
+  const std::vector<float> P = chunk_prefix(w);
+  const float u = fp::mul(dsk::sample::uniform(p.seed, pos, 0), P.back());
+  return cand[first_running(w, P, [&](float cum) { return cum > u; }, cand.size() - 1)];
 }
 
 }  // namespace dsk::ref::sample

@@ -80,3 +80,25 @@ TEST_CASE("sampling is a pure function of (logits, params, position)", "[sample]
   for (uint64_t pos = 0; pos < 100; ++pos)
     REQUIRE(ref::sample::sample(l.data(), 1000, p, pos) == ref::sample::sample(l.data(), 1000, p, pos));
 }
+
+TEST_CASE("chunked sums over many chunks: draws follow the weights", "[sample]") {
+  // 1000 candidates (8 chunks of 128): logits in 4 levels, probabilities against the float64 oracle.
+  std::vector<float> l(1000);
+  for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<float>(i % 4) * 0.5f;
+  double z = 0;
+  for (float x : l) z += std::exp(static_cast<double>(x) - 1.5);
+  std::vector<int> level(4);
+  const int n = 40000;
+  for (uint64_t pos = 0; pos < static_cast<uint64_t>(n); ++pos) {
+    const int32_t id = ref::sample::sample(l.data(), 1000, SamplerParams{1.0f, 0, 1.0f, 0.0f, 99}, pos);
+    REQUIRE(id >= 0);
+    ++level[static_cast<size_t>(id % 4)];
+  }
+  for (int k = 0; k < 4; ++k) {
+    const double p = 250.0 * std::exp(0.5 * k - 1.5) / z;
+    CHECK(std::fabs(level[static_cast<size_t>(k)] / static_cast<double>(n) - p) < 0.01);
+  }
+  // top-p over chunks: the kept prefix is the highest level first (ids 3, 7, ... sort first).
+  const SamplerParams tp{1.0f, 0, 0.2f, 0.0f, 5};
+  for (uint64_t pos = 0; pos < 2000; ++pos) REQUIRE(ref::sample::sample(l.data(), 1000, tp, pos) % 4 == 3);
+}
