@@ -16,6 +16,7 @@
 #include "reference/ops.hpp"
 #include "reference/quant.hpp"
 #include "reference/rope.hpp"
+#include "reference/sample.hpp"
 #include "reference/router.hpp"
 
 namespace dsk::backend {
@@ -114,10 +115,25 @@ Result<void> CpuOps::init_rope(const rope::YarnConfig& c, int64_t n_pos) {
   return {};
 }
 
-Result<void> CpuOps::rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) {
-  std::vector<int32_t> pos(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(pos0 + t);
-  return check(ref::rope::apply(rope_params(x, pos.data(), T, o, table_)), "rope");
+Result<void> CpuOps::begin(std::span<const int32_t> seq, std::span<const int64_t> pos) {
+  DSK_TRY_ASSIGN(step_, step_rows(seq, pos, kv_seq_, kv_ctx_));
+  pos32_.assign(pos.begin(), pos.end());
+  return {};
+}
+
+void CpuOps::set_outputs(const StepOutputs& o) {
+  logits_out_ = o.logits;
+  sampler_.assign(o.sampler.begin(), o.sampler.end());
+}
+
+Result<void> CpuOps::check_rows(int64_t T, const char* op) const {
+  if (T == static_cast<int64_t>(step_.seq.size())) return {};
+  return Error::format("%s: %lld rows, the step has %zu (begin)", op, static_cast<long long>(T), step_.seq.size());
+}
+
+Result<void> CpuOps::rope(float* x, int64_t T, const RopeOptions& o) {
+  DSK_TRY(check_rows(T, "rope"));
+  return check(ref::rope::apply(rope_params(x, pos32_.data(), T, o, table_)), "rope");
 }
 
 Result<void> CpuOps::route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) {
@@ -177,21 +193,23 @@ Result<void> CpuOps::ffn(const TensorRef& gate, const TensorRef& up, const Tenso
   return {};
 }
 
-Result<void> CpuOps::init_kv(int n_layer, int64_t n_ctx, int64_t width) {
-  kv_.assign(static_cast<size_t>(n_layer), std::vector<float>(static_cast<size_t>(n_ctx * width), 0.0f));
+Result<void> CpuOps::init_kv(int n_layer, int n_seq, int64_t n_ctx, int64_t width) {
+  if (n_seq < 1) return Error("init_kv: at least one sequence");
+  kv_.assign(static_cast<size_t>(n_layer), std::vector<float>(static_cast<size_t>(n_seq * n_ctx * width), 0.0f));
   kv_width_ = width;
   kv_ctx_ = n_ctx;
+  kv_seq_ = n_seq;
   return {};
 }
 
-Result<void> CpuOps::kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
-                              const float* c_kv, int64_t c_kv_stride) {
-  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size() || pos0 < 0 || pos0 + T > kv_ctx_)
-    return Error::format("kv_store: layer %d positions %lld..%lld outside the cache", layer, static_cast<long long>(pos0),
-                         static_cast<long long>(pos0 + T - 1));
+Result<void> CpuOps::kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
+                              int64_t c_kv_stride) {
+  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("kv_store: layer %d has no cache", layer);
+  DSK_TRY(check_rows(T, "kv_store"));
   const int64_t dr = d_rope_, kl = kv_width_ - d_rope_;
   for (int64_t t = 0; t < T; ++t) {
-    float* row = kv_[static_cast<size_t>(layer)].data() + (pos0 + t) * kv_width_;
+    const size_t u = static_cast<size_t>(t);
+    float* row = kv_[static_cast<size_t>(layer)].data() + (step_.seq[u] * kv_ctx_ + step_.pos[u]) * kv_width_;
     std::memcpy(row, k_rope + t * k_rope_stride, static_cast<size_t>(dr) * sizeof(float));
     std::memcpy(row + dr, c_kv + t * c_kv_stride, static_cast<size_t>(kl) * sizeof(float));
   }
@@ -199,9 +217,9 @@ Result<void> CpuOps::kv_store(int layer, int64_t pos0, int64_t T, const float* k
 }
 
 Result<void> CpuOps::mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,
-                                   const float* q, int64_t T, int64_t pos0, float* out) {
+                                   const float* q, int64_t T, float* out) {
   if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla: layer %d has no cache", layer);
-  if (pos0 + T > kv_ctx_) return Error("mla: positions beyond the cache");
+  DSK_TRY(check_rows(T, "mla"));
   const int64_t H = s.n_head, dqk = s.d_nope + s.d_rope;
   const size_t kb_head = static_cast<size_t>(k_b.ne[1]) * k_b.nb1, vb_head = static_cast<size_t>(v_b.ne[1]) * v_b.nb1;
   // Tokens and heads are independent: one reference call per (token, head), spread over threads.
@@ -213,14 +231,14 @@ Result<void> CpuOps::mla_attention(int layer, const TensorRef& k_b, const Tensor
       p.q = q + t * H * dqk + h * dqk;
       p.q_token_stride = H * dqk;
       p.q_head_stride = dqk;
-      p.cache = kv_[static_cast<size_t>(layer)].data();
+      p.cache = kv_[static_cast<size_t>(layer)].data() + step_.seq[static_cast<size_t>(t)] * kv_ctx_ * kv_width_;
       p.cache_type = GgmlType::F32;
       p.k_b_type = k_b.type;
       p.k_b = k_b.data + static_cast<size_t>(h) * kb_head;
       p.v_b_type = v_b.type;
       p.v_b = v_b.data + static_cast<size_t>(h) * vb_head;
       p.T = 1;
-      p.p0 = pos0 + t;
+      p.p0 = step_.pos[static_cast<size_t>(t)];
       p.n_head = 1;
       p.d_nope = s.d_nope;
       p.rope_dims = s.d_rope;
@@ -236,8 +254,18 @@ Result<void> CpuOps::mla_attention(int layer, const TensorRef& k_b, const Tensor
   return {};
 }
 
-Result<void> CpuOps::to_host(const float* src, size_t n, float* dst) {
-  std::memcpy(dst, src, n * sizeof(float));
+Result<void> CpuOps::finish(const float* logits, int64_t rows, int32_t n_vocab, float* dst, int32_t* tokens) {
+  const int64_t T = static_cast<int64_t>(step_.seq.size());
+  const int64_t k = static_cast<int64_t>(sampler_.size());
+  if (rows < 1 || rows > T || k > rows) return Error("finish: bad row counts (internal error)");
+  if (logits_out_ != (dst != nullptr)) return Error("finish: logits output differs from set_outputs (internal error)");
+  if (dst) std::memcpy(dst, logits, static_cast<size_t>(rows) * static_cast<size_t>(n_vocab) * sizeof(float));
+  if (k > 0 && !tokens) return Error("finish: a sampler is set but no token output (internal error)");
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t row = rows - k + i;  // output row; step row T - rows + row
+    const uint64_t at = static_cast<uint64_t>(step_.pos[static_cast<size_t>(T - rows + row)] + 1);
+    tokens[i] = ref::sample::sample(logits + row * n_vocab, n_vocab, sampler_[static_cast<size_t>(i)], at);
+  }
   return {};
 }
 

@@ -26,18 +26,20 @@ class CpuOps final : public Ops {
   Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
                       int64_t y_stride) override;
   Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override;
-  Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) override;
+  Result<void> begin(std::span<const int32_t> seq, std::span<const int64_t> pos) override;
+  void set_outputs(const StepOutputs& o) override;
+  Result<void> rope(float* x, int64_t T, const RopeOptions& o) override;
   Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) override;
   Result<void> moe(const TensorRef& gate_exps, const TensorRef& up_exps, const TensorRef& down_exps,
                    const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) override;
   Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
                    float* y) override;
-  Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
-                        const float* c_kv, int64_t c_kv_stride) override;
+  Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
+                        int64_t c_kv_stride) override;
   Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
-                             int64_t T, int64_t pos0, float* out) override;
-  Result<void> to_host(const float* src, size_t n, float* dst) override;
-  Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) override;
+                             int64_t T, float* out) override;
+  Result<void> finish(const float* logits, int64_t rows, int32_t n_vocab, float* dst, int32_t* tokens) override;
+  Result<void> init_kv(int n_layer, int n_seq, int64_t n_ctx, int64_t width) override;
 
  private:
   ThreadPool pool_;
@@ -45,8 +47,14 @@ class CpuOps final : public Ops {
   std::vector<std::unique_ptr<int32_t[]>> scratch_i32_;
   std::vector<float> rope_table_;
   rope::RopeTable table_;
-  std::vector<std::vector<float>> kv_;  // per layer [n_ctx, width]: [k_rope | c_kv]
+  Result<void> check_rows(int64_t T, const char* op) const;
+  std::vector<std::vector<float>> kv_;  // per layer [n_seq, n_ctx, width]: [k_rope | c_kv]
   int64_t kv_width_ = 0, kv_ctx_ = 0, d_rope_ = 0;
+  int kv_seq_ = 1;
+  StepRows step_;                                  // the rows of the current forward (begin)
+  bool logits_out_ = true;                           // set_outputs
+  std::vector<dsk::sample::SamplerParams> sampler_;
+  std::vector<int32_t> pos32_;                     // step_.pos as the rope reference takes them
 };
 
 }  // namespace dsk::backend

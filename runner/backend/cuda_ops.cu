@@ -21,6 +21,7 @@
 #include "dsk/ops/ops_cuda.cuh"
 #include "dsk/rope/rope_cuda.cuh"
 #include "dsk/router/router_cuda.cuh"
+#include "dsk/sample/sample_cuda.cuh"
 
 namespace dsk::backend {
 
@@ -102,12 +103,13 @@ __global__ void read_kernel(const uint4* p, size_t n, uint32_t* sink) {
   if (acc == 0x12345678u) *sink = acc;  // keeps the loads
 }
 
-// Latent cache rows pos[t]: [k_rope (dr) | c_kv (kl)] (positions on the device: graph-replayable).
-__global__ void kv_store_kernel(float* cache, int64_t width, const int32_t* pos, int64_t T, const float* k_rope,
+// Latent cache rows row[t] (= seq * n_ctx + pos): [k_rope (dr) | c_kv (kl)] (row indices on the
+// device: graph-replayable).
+__global__ void kv_store_kernel(float* cache, int64_t width, const int32_t* row_of, int64_t T, const float* k_rope,
                                 int64_t k_rope_stride, const float* c_kv, int64_t c_kv_stride, int64_t dr) {
   const int64_t t = blockIdx.x;
   if (t >= T) return;
-  float* row = cache + static_cast<int64_t>(pos[t]) * width;
+  float* row = cache + static_cast<int64_t>(row_of[t]) * width;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x)
     row[i] = i < dr ? k_rope[t * k_rope_stride + i] : c_kv[t * c_kv_stride + (i - dr)];
 }
@@ -128,6 +130,8 @@ class CudaOps final : public Ops {
     cudaFreeHost(pinned_pos_);
     cudaFreeHost(pinned_ids_);
     cudaFreeHost(pinned_out_);
+    cudaFree(d_tok_);
+    cudaFreeHost(pinned_tok_);
     for (const StageEvents& e : pending_events_) free_events_.insert(free_events_.end(), {e.a, e.b});
     for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
     cudaStreamDestroy(stream_);
@@ -243,12 +247,13 @@ class CudaOps final : public Ops {
     return {};
   }
 
-  Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) override {
+  Result<void> rope(float* x, int64_t T, const RopeOptions& o) override {
     if (replay_skip("rope", x, nullptr, T)) return {};
     Stage stage(this, "rope");
     DSK_TRY(pending());
-    if (pos0 < 0 || pos0 + T > table_.n_pos) return Error("rope: positions beyond the table");
-    DSK_TRY(check_step(pos0, T, "rope"));
+    DSK_TRY(check_rows(T, "rope"));
+    for (int64_t p : step_.pos)
+      if (p >= table_.n_pos) return Error("rope: positions beyond the table");
     return check(rope::launch(rope_params(x, step_pos_, T, o, table_), stream_), "rope");
   }
 
@@ -322,11 +327,13 @@ class CudaOps final : public Ops {
     return check(moe::launch(p, ws, wb, stream_), gate.name);
   }
 
-  Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) override {
+  Result<void> init_kv(int n_layer, int n_seq, int64_t n_ctx, int64_t width) override {
+    if (n_seq < 1) return Error("init_kv: at least one sequence");
+    if (static_cast<int64_t>(n_seq) * n_ctx > INT32_MAX) return Error("init_kv: sequences x context beyond 2^31 rows");
     ++gen_;
     for (float* k : kv_) cudaFree(k);
     kv_.clear();
-    const size_t bytes = static_cast<size_t>(n_ctx * width) * sizeof(float);
+    const size_t bytes = static_cast<size_t>(n_seq * n_ctx * width) * sizeof(float);
     for (int l = 0; l < n_layer; ++l) {
       DSK_TRY_ASSIGN(void* p, dmalloc(bytes, "KV cache"));
       kv_.push_back(static_cast<float*>(p));
@@ -334,89 +341,141 @@ class CudaOps final : public Ops {
     }
     kv_width_ = width;
     kv_ctx_ = n_ctx;
+    kv_seq_ = n_seq;
     return check_cuda(cudaStreamSynchronize(stream_), "KV cache");
   }
 
-  Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
-                        const float* c_kv, int64_t c_kv_stride) override {
+  Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
+                        int64_t c_kv_stride) override {
     if (replay_skip("kv_store", k_rope, c_kv, layer)) return {};
     Stage stage(this, "kv_store");
     DSK_TRY(pending());
-    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size() || pos0 < 0 || pos0 + T > kv_ctx_)
-      return Error::format("kv_store: layer %d positions %lld..%lld outside the cache", layer, static_cast<long long>(pos0),
-                           static_cast<long long>(pos0 + T - 1));
-    DSK_TRY(check_step(pos0, T, "kv_store"));
-    kv_store_kernel<<<static_cast<unsigned>(T), 256, 0, stream_>>>(kv_[static_cast<size_t>(layer)], kv_width_, step_pos_, T,
+    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("kv_store: layer %d has no cache", layer);
+    DSK_TRY(check_rows(T, "kv_store"));
+    kv_store_kernel<<<static_cast<unsigned>(T), 256, 0, stream_>>>(kv_[static_cast<size_t>(layer)], kv_width_, step_row_, T,
                                                                     k_rope, k_rope_stride, c_kv, c_kv_stride, d_rope_);
     return check_cuda(cudaGetLastError(), "kv_store");
   }
 
   Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
-                             int64_t T, int64_t pos0, float* out) override {
+                             int64_t T, float* out) override {
     if (replay_skip("mla_attention", q, out, T)) return {};
     Stage stage(this, "mla_attention");
     DSK_TRY(pending());
     if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla: layer %d has no cache", layer);
-    if (pos0 + T > kv_ctx_) return Error("mla: positions beyond the cache");
+    DSK_TRY(check_rows(T, "mla"));
     DSK_TRY_ASSIGN(const uint8_t* kb, weight(k_b));
     DSK_TRY_ASSIGN(const uint8_t* vb, weight(v_b));
-    attention::MlaParams p;
-    p.q = q;
-    p.q_token_stride = s.n_head * (s.d_nope + s.d_rope);
-    p.q_head_stride = s.d_nope + s.d_rope;
-    p.cache = kv_[static_cast<size_t>(layer)];
-    p.cache_type = GgmlType::F32;
-    p.cache_row_bytes = static_cast<size_t>(kv_width_) * sizeof(float);
-    p.k_b_type = k_b.type;
-    p.k_b = kb;
-    p.v_b_type = v_b.type;
-    p.v_b = vb;
-    p.T = T;
-    p.p0 = pos0;
-    p.n_head = s.n_head;
-    p.d_nope = s.d_nope;
-    p.rope_dims = s.d_rope;
-    p.kv_lora = s.kv_lora;
-    p.d_v = s.d_v;
-    p.kq_scale = s.kq_scale;
-    p.out = out;
-    p.out_stride = s.n_head * s.d_v;
-    if (T == 1) {  // decode: the position from the device, the launch sized for the whole cache
-      DSK_TRY(check_step(pos0, T, "mla"));
-      p.pos_dev = step_pos_;
-      p.max_ctx = kv_ctx_;
+    // One launch per run of the step (a prefill chunk, or one decode token of each sequence).
+    for (const StepRows::Run& run : step_.runs) {
+      attention::MlaParams p;
+      p.q_token_stride = s.n_head * (s.d_nope + s.d_rope);
+      p.q_head_stride = s.d_nope + s.d_rope;
+      p.q = q + run.first_row * p.q_token_stride;
+      p.cache = kv_[static_cast<size_t>(layer)] + static_cast<int64_t>(run.seq) * kv_ctx_ * kv_width_;
+      p.cache_type = GgmlType::F32;
+      p.cache_row_bytes = static_cast<size_t>(kv_width_) * sizeof(float);
+      p.k_b_type = k_b.type;
+      p.k_b = kb;
+      p.v_b_type = v_b.type;
+      p.v_b = vb;
+      p.T = run.n_rows;
+      p.p0 = run.pos0;
+      p.n_head = s.n_head;
+      p.d_nope = s.d_nope;
+      p.rope_dims = s.d_rope;
+      p.kv_lora = s.kv_lora;
+      p.d_v = s.d_v;
+      p.kq_scale = s.kq_scale;
+      p.out_stride = s.n_head * s.d_v;
+      p.out = out + run.first_row * p.out_stride;
+      if (run.n_rows == 1) {  // decode: the position from the device, the launch sized for the whole cache
+        p.pos_dev = step_pos_ + run.first_row;
+        p.max_ctx = kv_ctx_;
+      }
+      const size_t wb = attention::workspace_size(p);
+      DSK_TRY_ASSIGN(void* ws, workspace(wb));
+      DSK_TRY(check(attention::launch(p, ws, wb, stream_), k_b.name));
     }
-    const size_t wb = attention::workspace_size(p);
-    DSK_TRY_ASSIGN(void* ws, workspace(wb));
-    return check(attention::launch(p, ws, wb, stream_), k_b.name);
+    return {};
   }
 
-  Result<void> to_host(const float* src, size_t n, float* dst) override {
+  void set_outputs(const StepOutputs& o) override {
+    out_logits_ = o.logits;
+    sampler_.assign(o.sampler.begin(), o.sampler.end());
+  }
+
+  Result<void> finish(const float* logits, int64_t rows, int32_t n_vocab, float* dst, int32_t* tokens) override {
     DSK_TRY(pending());
+    const int64_t T = static_cast<int64_t>(step_.seq.size());
+    const int64_t k = static_cast<int64_t>(sampler_.size());
+    if (rows < 1 || rows > T || k > rows || n_vocab < 1) return Error("finish: bad row counts (internal error)");
+    if (out_logits_ != (dst != nullptr)) return Error("finish: logits output differs from set_outputs (internal error)");
+    if (k > 0 && !tokens) return Error("finish: a sampler is set but no token output (internal error)");
+    const size_t n = dst ? static_cast<size_t>(rows) * static_cast<size_t>(n_vocab) : 0;
+    auto deliver = [&]() {
+      if (dst) std::memcpy(dst, pinned_out_, n * sizeof(float));
+      if (k > 0) std::memcpy(tokens, pinned_tok_, static_cast<size_t>(k) * sizeof(int32_t));
+    };
     if (mode_ == Mode::replay) {
       mode_ = Mode::eager;
-      if (sig_ != graph_sig_ || n != graph_n_)
+      if (sig_ != graph_sig_ || n != graph_n_ || rows != graph_rows_)
         return Error("decode graph: the forward's operations differ from the captured step (internal error)");
       DSK_TRY(check_cuda(cudaGraphLaunch(graph_, stream_), "decode graph"));
       DSK_TRY(check_cuda(cudaStreamSynchronize(stream_), "forward"));
-      std::memcpy(dst, pinned_out_, n * sizeof(float));
+      deliver();
       return {};
     }
-    if (n > out_cap_) {
+    // Buffers sized in eager steps only (a captured step repeats an eager one's sizes).
+    if (n > out_cap_ || k > tok_cap_) {
       if (mode_ == Mode::capture) {
         abort_capture();
         return Error("decode graph: output buffer grown during capture (internal error)");
       }
-      cudaFreeHost(pinned_out_);
-      pinned_out_ = nullptr;
-      out_cap_ = 0;
       ++gen_;
-      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_out_), n * sizeof(float), cudaHostAllocDefault), "to_host"));
-      out_cap_ = n;
+      if (n > out_cap_) {
+        cudaFreeHost(pinned_out_);
+        pinned_out_ = nullptr;
+        out_cap_ = 0;
+        DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_out_), n * sizeof(float), cudaHostAllocDefault), "to_host"));
+        out_cap_ = n;
+      }
+      if (k > tok_cap_) {
+        cudaFree(d_tok_);
+        cudaFreeHost(pinned_tok_);
+        d_tok_ = nullptr;
+        pinned_tok_ = nullptr;
+        tok_cap_ = 0;
+        DSK_TRY_ASSIGN(void* d, dmalloc(static_cast<size_t>(k) * sizeof(int32_t), "sampled tokens"));
+        d_tok_ = static_cast<int32_t*>(d);
+        DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_tok_), static_cast<size_t>(k) * sizeof(int32_t),
+                                         cudaHostAllocDefault),
+                           "sampled tokens"));
+        tok_cap_ = k;
+      }
     }
-    {
+    if (k > 0) {
+      Stage stage(this, "sample");
+      const size_t wb = sample::sample_workspace_size(n_vocab);
+      DSK_TRY_ASSIGN(void* ws, workspace(wb));
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t row = rows - k + i;  // output row; its step row is T - rows + row
+        sample::SampleParams sp;
+        sp.logits = logits + row * n_vocab;
+        sp.n_vocab = n_vocab;
+        sp.sampler = sampler_[static_cast<size_t>(i)];
+        sp.pos_dev = step_pos_ + (T - rows + row);
+        sp.pos = 1;  // the draw belongs to the position after the row's token
+        sp.token = d_tok_ + i;
+        DSK_TRY(check(sample::launch_sample(sp, ws, wb, stream_), "sample"));
+      }
+      DSK_TRY(check_cuda(cudaMemcpyAsync(pinned_tok_, d_tok_, static_cast<size_t>(k) * sizeof(int32_t),
+                                         cudaMemcpyDeviceToHost, stream_),
+                         "sampled tokens"));
+    }
+    if (n > 0) {
       Stage stage(this, "to_host");
-      DSK_TRY(check_cuda(cudaMemcpyAsync(pinned_out_, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host"));
+      DSK_TRY(check_cuda(cudaMemcpyAsync(pinned_out_, logits, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host"));
     }
     if (mode_ == Mode::capture) {
       mode_ = Mode::eager;
@@ -432,26 +491,32 @@ class CudaOps final : public Ops {
       graph_gen_ = gen_;
       graph_sig_ = sig_;
       graph_n_ = n;
+      graph_rows_ = rows;
+      graph_key_ = step_key();
       DSK_TRY(check_cuda(cudaGraphLaunch(graph_, stream_), "decode graph"));
     }
     DSK_TRY(check_cuda(cudaStreamSynchronize(stream_), "forward"));
     DSK_TRY(check_cuda(cudaGetLastError(), "forward"));
-    std::memcpy(dst, pinned_out_, n * sizeof(float));
-    if (graphable_step_) eager_decode_gen_ = gen_;  // a capture may follow at this generation
+    deliver();
+    if (graphable_step_) {  // a capture may follow at this generation, for the same kind of step
+      eager_decode_gen_ = gen_;
+      eager_key_ = step_key();
+    }
     collect_stages();
     return {};
   }
 
-  // See Ops::begin. Decode steps (T = 1) with CUDA graphs on: the first runs eagerly, the next is
-  // captured (then launched), later ones replay that graph with the new token and position written
-  // to pinned memory; any reallocation of the buffers the graph refers to (a longer prompt, a new
-  // cache) makes the next decode step eager again, then re-captured.
-  Result<void> begin(int64_t pos0, int64_t T) override {
+  // See Ops::begin. Decode steps (one row per sequence) with CUDA graphs on: the first runs eagerly,
+  // the next of the same kind (same sequences, outputs and samplers) is captured (then launched),
+  // later ones replay that graph with the new tokens and positions written to pinned memory; any
+  // reallocation of the buffers the graph refers to (a longer prompt, a new cache) makes the next
+  // decode step eager again, then re-captured.
+  Result<void> begin(std::span<const int32_t> seq, std::span<const int64_t> pos) override {
     if (mode_ == Mode::capture) abort_capture();  // a forward that stopped mid-capture
     mode_ = Mode::eager;
     sig_ = 0;
-    step_pos0_ = pos0;
-    step_T_ = T;
+    DSK_TRY_ASSIGN(step_, step_rows(seq, pos, kv_seq_, kv_ctx_));
+    const int64_t T = static_cast<int64_t>(step_.seq.size());
     if (T > pos_cap_) {
       cudaFree(step_pos_);
       cudaFreeHost(pinned_pos_);
@@ -459,20 +524,29 @@ class CudaOps final : public Ops {
       pinned_pos_ = nullptr;
       pos_cap_ = 0;
       ++gen_;
-      DSK_TRY_ASSIGN(void* p, dmalloc(static_cast<size_t>(T) * sizeof(int32_t), "positions"));
+      // [positions (T) | cache rows seq * n_ctx + pos (T)], at a fixed offset for graph replay.
+      DSK_TRY_ASSIGN(void* p, dmalloc(static_cast<size_t>(2 * T) * sizeof(int32_t), "positions"));
       step_pos_ = static_cast<int32_t*>(p);
-      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_pos_), static_cast<size_t>(T) * sizeof(int32_t),
+      DSK_TRY(check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&pinned_pos_), static_cast<size_t>(2 * T) * sizeof(int32_t),
                                        cudaHostAllocDefault),
                          "positions"));
       pos_cap_ = T;
     }
-    for (int64_t t = 0; t < T; ++t) pinned_pos_[t] = static_cast<int32_t>(pos0 + t);
-    graphable_step_ = opt_.graphs && !opt_.profile && !graphs_off_ && T == 1;
-    if (graphable_step_ && graph_ && graph_gen_ == gen_) {
+    step_row_ = step_pos_ + pos_cap_;
+    for (int64_t t = 0; t < T; ++t) {
+      const size_t u = static_cast<size_t>(t);
+      pinned_pos_[t] = static_cast<int32_t>(step_.pos[u]);
+      pinned_pos_[pos_cap_ + t] = static_cast<int32_t>(static_cast<int64_t>(step_.seq[u]) * kv_ctx_ + step_.pos[u]);
+    }
+    bool decode = true;
+    for (const StepRows::Run& r : step_.runs) decode = decode && r.n_rows == 1;
+    graphable_step_ = opt_.graphs && !opt_.profile && !graphs_off_ && decode;
+    const std::vector<uint64_t> key = step_key();
+    if (graphable_step_ && graph_ && graph_gen_ == gen_ && key == graph_key_) {
       mode_ = Mode::replay;
       return {};
     }
-    if (graphable_step_ && eager_decode_gen_ == gen_) {
+    if (graphable_step_ && eager_decode_gen_ == gen_ && key == eager_key_) {
       if (graph_) {
         cudaGraphExecDestroy(graph_);
         graph_ = nullptr;
@@ -480,7 +554,7 @@ class CudaOps final : public Ops {
       DSK_TRY(check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "decode graph capture"));
       mode_ = Mode::capture;
     }
-    return check_cuda(cudaMemcpyAsync(step_pos_, pinned_pos_, static_cast<size_t>(T) * sizeof(int32_t),
+    return check_cuda(cudaMemcpyAsync(step_pos_, pinned_pos_, static_cast<size_t>(2 * pos_cap_) * sizeof(int32_t),
                                       cudaMemcpyHostToDevice, stream_),
                       "positions");
   }
@@ -642,10 +716,23 @@ class CudaOps final : public Ops {
       sig_ = (sig_ ^ v) * 0x100000001B3ull + 0x9E3779B97F4A7C15ull;
     return mode_ == Mode::replay;
   }
-  Result<void> check_step(int64_t pos0, int64_t T, const char* op) const {
-    if (pos0 == step_pos0_ && T <= step_T_) return {};
-    return Error::format("%s: positions %lld.. differ from the forward's begin(%lld, %lld)", op, static_cast<long long>(pos0),
-                         static_cast<long long>(step_pos0_), static_cast<long long>(step_T_));
+  Result<void> check_rows(int64_t T, const char* op) const {
+    if (T == static_cast<int64_t>(step_.seq.size())) return {};
+    return Error::format("%s: %lld rows, the step has %zu (begin)", op, static_cast<long long>(T), step_.seq.size());
+  }
+  // What a decode graph is specific to besides its buffers: the sequences of its rows, whether the
+  // logits come back, and the samplers (bit patterns).
+  std::vector<uint64_t> step_key() const {
+    std::vector<uint64_t> k(step_.seq.begin(), step_.seq.end());
+    k.push_back(out_logits_ ? 1u : 0u);
+    for (const sample::SamplerParams& p : sampler_) {
+      uint32_t f[3];
+      std::memcpy(&f[0], &p.temperature, 4);
+      std::memcpy(&f[1], &p.top_p, 4);
+      std::memcpy(&f[2], &p.min_p, 4);
+      k.insert(k.end(), {f[0], f[1], f[2], static_cast<uint64_t>(static_cast<uint32_t>(p.top_k)), p.seed});
+    }
+    return k;
   }
   void abort_capture() {
     cudaGraph_t g = nullptr;
@@ -729,10 +816,19 @@ class CudaOps final : public Ops {
   cudaGraphExec_t graph_ = nullptr;
   uint64_t sig_ = 0, graph_sig_ = 0;
   size_t graph_n_ = 0;
+  int64_t graph_rows_ = 0;
+  std::vector<uint64_t> graph_key_, eager_key_;  // step_key() of the captured / last eager decode step
   bool graphable_step_ = false, graphs_off_ = false;
-  int64_t step_pos0_ = 0, step_T_ = 0, pos_cap_ = 0;
-  int32_t* step_pos_ = nullptr;    // device: positions of the current forward
-  int32_t* pinned_pos_ = nullptr;  // host (pinned) staging of step_pos_
+  StepRows step_;                  // the rows of the current forward (begin)
+  int64_t pos_cap_ = 0;
+  int32_t* step_pos_ = nullptr;    // device: positions of the current forward, then (step_row_) cache rows
+  int32_t* step_row_ = nullptr;
+  int32_t* pinned_pos_ = nullptr;  // host (pinned) staging of both
+  bool out_logits_ = true;         // set_outputs
+  std::vector<sample::SamplerParams> sampler_;
+  int32_t* d_tok_ = nullptr;       // sampled tokens (device, then pinned)
+  int32_t* pinned_tok_ = nullptr;
+  int64_t tok_cap_ = 0;
   int32_t* pinned_ids_ = nullptr;
   float* pinned_out_ = nullptr;
   size_t out_cap_ = 0;
@@ -749,6 +845,7 @@ class CudaOps final : public Ops {
   int64_t d_rope_ = 0;
   std::vector<float*> kv_;
   int64_t kv_width_ = 0, kv_ctx_ = 0;
+  int kv_seq_ = 1;
 };
 
 }  // namespace

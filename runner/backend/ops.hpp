@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "dsk/moe/moe.hpp"
 #include "dsk/rope/rope.hpp"
 #include "dsk/router/router.hpp"
+#include "dsk/sample/sample.hpp"
 #include "model/deepseek2.hpp"
 
 namespace dsk::backend {
@@ -69,7 +71,7 @@ inline router::Params router_params(const float* logits, int64_t T, const Router
   return p;
 }
 
-// RoPE of the rotated span [offset, offset + n_rot) of each head, positions pos0 + t.
+// RoPE of the rotated span [offset, offset + n_rot) of each head, at the step's positions.
 struct RopeOptions {
   int64_t n_heads = 1;
   int64_t head_stride = 0;   // elements between heads
@@ -96,6 +98,41 @@ inline rope::Params rope_params(float* x, const int32_t* pos, int64_t T, const R
   return p;
 }
 
+// The rows of a step (Ops::begin) checked once for both backends: runs of consecutive rows of one
+// sequence at consecutive positions, each sequence in one run; every seq < n_seq, pos < n_ctx.
+struct StepRows {
+  std::vector<int32_t> seq;
+  std::vector<int64_t> pos;
+  struct Run {
+    int32_t seq;
+    int64_t first_row, n_rows, pos0;
+  };
+  std::vector<Run> runs;
+};
+
+inline Result<StepRows> step_rows(std::span<const int32_t> seq, std::span<const int64_t> pos, int n_seq, int64_t n_ctx) {
+  if (seq.empty() || seq.size() != pos.size()) return Error("begin: no rows, or sequence ids and positions of different counts");
+  StepRows r;
+  r.seq.assign(seq.begin(), seq.end());
+  r.pos.assign(pos.begin(), pos.end());
+  for (size_t t = 0; t < seq.size(); ++t) {
+    if (seq[t] < 0 || seq[t] >= n_seq)
+      return Error::format("sequence %d outside the %d sequences of the cache", seq[t], n_seq);
+    if (pos[t] < 0 || pos[t] >= n_ctx)
+      return Error::format("position %lld outside the context of %lld", static_cast<long long>(pos[t]),
+                           static_cast<long long>(n_ctx));
+    if (t > 0 && seq[t] == seq[t - 1]) {
+      if (pos[t] != pos[t - 1] + 1) return Error("begin: the rows of a sequence must have consecutive positions");
+      ++r.runs.back().n_rows;
+      continue;
+    }
+    for (const StepRows::Run& u : r.runs)
+      if (u.seq == seq[t]) return Error::format("begin: sequence %d appears in two places of one step", seq[t]);
+    r.runs.push_back({seq[t], static_cast<int64_t>(t), 1, pos[t]});
+  }
+  return r;
+}
+
 struct MlaShape {
   int64_t n_head = 0, d_nope = 0, d_rope = 0, d_v = 0, kv_lora = 0;
   float kq_scale = 1.0f;
@@ -110,14 +147,19 @@ class Ops {
   virtual int32_t* alloc_i32(size_t n) = 0;
   // Forget every allocation (the start of each forward).
   virtual void reset_scratch() = 0;
-  // The forward that follows runs T tokens at positions pos0 .. pos0 + T - 1 (called after
-  // reset_scratch; rope / kv_store / mla_attention get the same pos0). The CUDA backend keeps the
-  // positions on the device, which lets it replay one captured graph for every decode step.
-  virtual Result<void> begin(int64_t pos0, int64_t T) {
-    (void)pos0;
-    (void)T;
-    return {};
-  }
+  // The rows of the forward that follows: row t is a token of sequence seq[t] at position pos[t]
+  // (called after reset_scratch). The rows of one sequence are consecutive with consecutive
+  // positions (a prefill chunk, or one decode token); several sequences (a decode batch) each
+  // appear once. rope, kv_store and mla_attention work at these positions; the CUDA backend keeps
+  // them on the device, which lets it replay one captured graph for every decode step.
+  virtual Result<void> begin(std::span<const int32_t> seq, std::span<const int64_t> pos) = 0;
+  // What the next forward's finish() delivers (set before begin()): the logits on the host or not,
+  // and one sampler per sampled row (the last rows of the output; empty: no sampling).
+  struct StepOutputs {
+    bool logits = true;
+    std::span<const dsk::sample::SamplerParams> sampler;
+  };
+  virtual void set_outputs(const StepOutputs& o) = 0;
 
   // y[t] = row tokens[t] of emb (dequantized), tokens in host memory.
   virtual Result<void> embed(const TensorRef& emb, std::span<const int32_t> tokens, float* y) = 0;
@@ -132,8 +174,8 @@ class Ops {
                               float* y, int64_t y_stride) = 0;
   // Builds the cos/sin table of positions 0 .. n_pos - 1 (dsk::rope::make_table, once).
   virtual Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) = 0;
-  // In-place RoPE (interleaved pairs) at positions pos0 .. pos0 + T - 1.
-  virtual Result<void> rope(float* x, int64_t T, int64_t pos0, const RopeOptions& o) = 0;
+  // In-place RoPE (interleaved pairs) of T rows at the step's positions.
+  virtual Result<void> rope(float* x, int64_t T, const RopeOptions& o) = 0;
   // Router top-k from logits [T, n_expert].
   virtual Result<void> route(const float* logits, int64_t T, const RouterOptions& o, Routing& out) = 0;
   // y[t] = sum_j w_j * down_j(SwiGLU(gate_j x, up_j x)) over the routed experts (weight after the
@@ -146,17 +188,20 @@ class Ops {
   // y[t] = down(SwiGLU(gate x, up x)) (dense layers).
   virtual Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x,
                            int64_t T, float* y) = 0;
-  // Latent KV cache of layer `layer`: rows [k_rope | c_kv] for positions pos0 .. pos0 + T - 1.
-  virtual Result<void> kv_store(int layer, int64_t pos0, int64_t T, const float* k_rope, int64_t k_rope_stride,
-                                const float* c_kv, int64_t c_kv_stride) = 0;
-  // Absorbed MLA over the cache rows [0, pos0 + t] for token t: q [T, H * (d_nope + d_rope)]
-  // (per head [nope | rope], rope already applied) -> out [T, H * d_v].
+  // Latent KV cache of layer `layer`: rows [k_rope | c_kv] of the step's T rows, each into its
+  // sequence's cache at its position.
+  virtual Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
+                                int64_t c_kv_stride) = 0;
+  // Absorbed MLA of the step's row t over its sequence's cache rows [0, pos[t]]:
+  // q [T, H * (d_nope + d_rope)] (per head [nope | rope], rope already applied) -> out [T, H * d_v].
   virtual Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,
-                                     const float* q, int64_t T, int64_t pos0, float* out) = 0;
-  // Copies n floats of backend memory to the host.
-  virtual Result<void> to_host(const float* src, size_t n, float* dst) = 0;
-  // (Re)creates the latent cache: n_layer layers of n_ctx rows of `width` floats.
-  virtual Result<void> init_kv(int n_layer, int64_t n_ctx, int64_t width) = 0;
+                                     const float* q, int64_t T, float* out) = 0;
+  // The end of a forward: `rows` rows of logits (the step's last rows) of n_vocab floats; copied
+  // to dst when set_outputs asked for them (dst then non-null); with samplers set, tokens[i] = the draw of sampled row i (the last
+  // rows; the draw's position is the row's position + 1, dsk/sample/sample.hpp).
+  virtual Result<void> finish(const float* logits, int64_t rows, int32_t n_vocab, float* dst, int32_t* tokens) = 0;
+  // (Re)creates the latent cache: n_seq sequences of n_layer layers of n_ctx rows of `width` floats.
+  virtual Result<void> init_kv(int n_layer, int n_seq, int64_t n_ctx, int64_t width) = 0;
   // Makes weight t resident in the backend's memory now (the CUDA backend copies it to the GPU);
   // otherwise that happens on first use. The CPU backend reads the mapping directly.
   virtual Result<void> prepare_weight(const TensorRef& t) {

@@ -28,12 +28,12 @@ Result<void> Deepseek2Forward::init() {
   y.beta_slow = c.yarn_beta_slow;
   kq_scale_ = rope::mla_kq_scale(factor, c.yarn_log_mul, static_cast<int>(c.d_qk), c.yarn_attn_factor);
   DSK_TRY(ops_.init_rope(y, opt_.n_ctx));
-  DSK_TRY(ops_.init_kv(static_cast<int>(c.n_layer), opt_.n_ctx, c.d_rope + c.kv_lora));
+  if (opt_.n_seq < 1) return Error::format("%d sequences: at least one", opt_.n_seq);
+  DSK_TRY(ops_.init_kv(static_cast<int>(c.n_layer), opt_.n_seq, opt_.n_ctx, c.d_rope + c.kv_lora));
   return {};
 }
 
-Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens,
-                                     int64_t pos0) {
+Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens) {
   const auto& c = m_.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = c.n_embd, H = c.n_head, dqk = c.d_qk, kvw = c.kv_lora + c.d_rope;
@@ -56,13 +56,13 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, s
   float* ckv = ops_.alloc(static_cast<size_t>(T * c.kv_lora));
   DSK_TRY(ops_.rms_norm(kva, kvw, &L.attn_kv_a_norm, T, c.kv_lora, c.rms_eps, ckv, c.kv_lora));
   backend::RopeOptions rk{1, kvw, c.kv_lora, kvw};  // the k_rope tail of each kv_a row
-  DSK_TRY(ops_.rope(kva, T, pos0, rk));
+  DSK_TRY(ops_.rope(kva, T, rk));
   backend::RopeOptions rq{H, dqk, c.d_nope, H * dqk};     // the rope tail of each q head
-  DSK_TRY(ops_.rope(q, T, pos0, rq));
-  DSK_TRY(ops_.kv_store(static_cast<int>(L.index), pos0, T, kva + c.kv_lora, kvw, ckv, c.kv_lora));
+  DSK_TRY(ops_.rope(q, T, rq));
+  DSK_TRY(ops_.kv_store(static_cast<int>(L.index), T, kva + c.kv_lora, kvw, ckv, c.kv_lora));
   float* attn = ops_.alloc(static_cast<size_t>(T * H * c.d_v));
   const backend::MlaShape shape{H, c.d_nope, c.d_rope, c.d_v, c.kv_lora, kq_scale_};
-  DSK_TRY(ops_.mla_attention(static_cast<int>(L.index), L.attn_k_b, L.attn_v_b, shape, q, T, pos0, attn));
+  DSK_TRY(ops_.mla_attention(static_cast<int>(L.index), L.attn_k_b, L.attn_v_b, shape, q, T, attn));
   float* o = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.matmul(L.attn_output, 0, attn, H * c.d_v, T, o, E));
   DSK_TRY(ops_.add(x, o, T * E, x));
@@ -100,32 +100,53 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, s
 
 Result<void> Deepseek2Forward::eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits,
                                     std::vector<float>& logits) {
-  const auto& c = m_.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
   if (T == 0) return Error("eval: no tokens");
   if (pos0 < 0 || pos0 + T > opt_.n_ctx)
     return Error::format("context full: %lld tokens at position %lld exceed the context of %lld (use -c)",
                          static_cast<long long>(T), static_cast<long long>(pos0), static_cast<long long>(opt_.n_ctx));
+  std::vector<int32_t> seq(static_cast<size_t>(T), 0);
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = pos0 + t;
+  return step(tokens, seq, pos, all_logits ? T : 1, &logits, {}, nullptr);
+}
+
+Result<void> Deepseek2Forward::step(std::span<const int32_t> tokens, std::span<const int32_t> seq,
+                                    std::span<const int64_t> pos, int64_t out_rows, std::vector<float>* logits,
+                                    std::span<const dsk::sample::SamplerParams> sampler, int32_t* next) {
+  const auto& c = m_.config;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T == 0) return Error("eval: no tokens");
+  if (seq.size() != tokens.size() || pos.size() != tokens.size())
+    return Error("step: tokens, sequence ids and positions of different counts");
+  if (out_rows < 1 || out_rows > T || static_cast<int64_t>(sampler.size()) > out_rows)
+    return Error("step: bad output row count");
+  if (!sampler.empty() && !next) return Error("step: sampling needs an output for the tokens");
+  for (size_t t = 0; t < pos.size(); ++t)
+    if (pos[t] < 0 || pos[t] >= opt_.n_ctx)
+      return Error::format("context full: position %lld is outside the context of %lld (use -c)",
+                           static_cast<long long>(pos[t]), static_cast<long long>(opt_.n_ctx));
   for (int32_t t : tokens)
     if (t < 0 || static_cast<uint32_t>(t) >= c.n_vocab)
       return Error::format("token id %d is outside the vocabulary (n_vocab %u)", t, c.n_vocab);
   ops_.reset_scratch();
-  DSK_TRY(ops_.begin(pos0, T));
+  ops_.set_outputs({logits != nullptr, sampler});
+  DSK_TRY(ops_.begin(seq, pos));
   const int64_t E = c.n_embd;
   float* x = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.embed(m_.token_embd, tokens, x));
   for (const auto& L : m_.layers) {
-    auto r = layer(L, x, tokens, pos0);
+    auto r = layer(L, x, tokens);
     if (!r) return std::move(r).error().context("layer " + std::to_string(L.index));
   }
-  const int64_t rows = all_logits ? T : 1;
+  const int64_t rows = out_rows;
   const float* xr = x + (T - rows) * E;
   float* h = ops_.alloc(static_cast<size_t>(rows * E));
   DSK_TRY(ops_.rms_norm(xr, E, &m_.output_norm, rows, E, c.rms_eps, h, E));
   float* out = ops_.alloc(static_cast<size_t>(rows) * c.n_vocab);
   DSK_TRY(ops_.matmul(m_.output, 0, h, E, rows, out, c.n_vocab));
-  logits.resize(static_cast<size_t>(rows) * c.n_vocab);
-  return ops_.to_host(out, logits.size(), logits.data());
+  if (logits) logits->resize(static_cast<size_t>(rows) * c.n_vocab);
+  return ops_.finish(out, rows, static_cast<int32_t>(c.n_vocab), logits ? logits->data() : nullptr, next);
 }
 
 }  // namespace dsk::forward

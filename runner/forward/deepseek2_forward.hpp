@@ -20,6 +20,7 @@ namespace dsk::forward {
 
 struct Deepseek2Options {
   int64_t n_ctx = 4096;
+  int n_seq = 1;  // sequences with their own KV cache (decoded together by step())
   bool group_limited_routing = true;  // use expert_group_count / _used_count when the file has them
 };
 
@@ -34,11 +35,22 @@ class Deepseek2Forward {
   // logits: all T rows when all_logits, else the last row only, [rows, n_vocab] on the host.
   Result<void> eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits, std::vector<float>& logits);
 
+  // The general step: row t is token tokens[t] of sequence seq[t] at position pos[t] (a prefill
+  // chunk of one sequence, or one token of each of several sequences: backend::Ops::begin's rules;
+  // every sequence's cache must hold its positions below pos[t]). Output: the last out_rows rows;
+  // their logits to *logits ([out_rows, n_vocab]) when logits is given; with sampler non-empty,
+  // next[i] = the draw of the last sampler.size() rows (sampler[i] at the row's position + 1).
+  // Each row's bits are independent of the others: alone or together, the same logits.
+  Result<void> step(std::span<const int32_t> tokens, std::span<const int32_t> seq, std::span<const int64_t> pos,
+                    int64_t out_rows, std::vector<float>* logits, std::span<const dsk::sample::SamplerParams> sampler,
+                    int32_t* next);
+
   int64_t n_ctx() const { return opt_.n_ctx; }
+  int n_seq() const { return opt_.n_seq; }
   int32_t n_vocab() const { return static_cast<int32_t>(m_.config.n_vocab); }
 
  private:
-  Result<void> layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens, int64_t pos0);
+  Result<void> layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens);
 
   const model::Deepseek2Model& m_;
   backend::Ops& ops_;
