@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "dsk/sample/sample.hpp"
-#include "reference/sample.hpp"
 #include "session/session.hpp"
 #include "tokenizer/chat_template.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -194,22 +193,26 @@ int main(int argc, char** argv) {
     if (!dump) fail("cannot write " + a.dump_logits + ": " + std::strerror(errno));
   }
   const bool all = dump != nullptr;
-  const size_t nv = static_cast<size_t>(s.n_vocab());
   auto write_rows = [&](const std::vector<float>& l) {
     if (dump && std::fwrite(l.data(), sizeof(float), l.size(), dump) != l.size()) fail("writing " + a.dump_logits + " failed");
   };
 
-  // Prefill: one batch, or with --n-prefill K the first K tokens then one at a time.
+  // Prefill: one batch, or with --n-prefill K the first K tokens then one at a time. The last
+  // forward of the prompt draws the first token on the backend (on the GPU with --backend cuda:
+  // the same token as the CPU, dsk/sample/sample.hpp); logits come back only for --dump-logits.
   std::vector<float> logits;
+  std::vector<float>* lp = dump ? &logits : nullptr;
+  const dsk::sample::SamplerParams* sp = a.n_predict > 0 ? &a.sp : nullptr;
+  int32_t id = -1;
   const auto t_pp = std::chrono::steady_clock::now();
   const size_t first = a.n_prefill >= 0 ? std::min(prompt.size(), static_cast<size_t>(a.n_prefill)) : prompt.size();
   if (first > 0) {
-    auto r = s.eval(std::span<const int32_t>(prompt.data(), first), all, logits);
+    auto r = s.eval(0, std::span<const int32_t>(prompt.data(), first), all, lp, first == prompt.size() ? sp : nullptr, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
   for (size_t i = first; i < prompt.size(); ++i) {
-    auto r = s.eval(std::span<const int32_t>(&prompt[i], 1), all, logits);
+    auto r = s.eval(0, std::span<const int32_t>(&prompt[i], 1), all, lp, i + 1 == prompt.size() ? sp : nullptr, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
@@ -217,14 +220,12 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "dsk-run: prompt: %zu tokens in %.3f s (%.1f t/s)\n", prompt.size(), pp_s,
                static_cast<double>(prompt.size()) / pp_s);
 
-  // Generation.
+  // Generation: each step feeds the drawn token and draws the next on the backend.
   std::unique_ptr<dsk::tok::StreamDecoder> dec;
   if (tok) dec = std::make_unique<dsk::tok::StreamDecoder>(*tok);
   const auto t_tg = std::chrono::steady_clock::now();
   int64_t generated = 0;
   for (; generated < a.n_predict; ++generated) {
-    const float* last = logits.data() + logits.size() - nv;
-    const int32_t id = dsk::ref::sample::sample(last, static_cast<int32_t>(nv), a.sp, static_cast<uint64_t>(s.n_past()));
     if (id < 0) fail("no finite logit at position " + std::to_string(s.n_past()));
     if (tok && tok->is_eog(id)) break;
     if (dec) {
@@ -238,7 +239,8 @@ int main(int argc, char** argv) {
       ++generated;
       break;  // the last token needs no forward (unless its logits are dumped)
     }
-    auto r = s.eval(std::span<const int32_t>(&id, 1), all, logits);
+    const int32_t fed = id;
+    auto r = s.eval(0, std::span<const int32_t>(&fed, 1), all, lp, &a.sp, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
