@@ -26,7 +26,8 @@ using namespace dsk;
 const char* kUsage =
     "usage: dsk-bench (-m FILE.gguf | --synthetic SHAPE) [options]\n"
     "Measures prompt processing (ppN: N tokens as one batch) and token generation (tgN: N tokens one\n"
-    "at a time, the logits of each copied to the host), as llama-bench does: one warm-up run per test,\n"
+    "at a time, each step a forward + a greedy draw on the backend, as dsk-run generates; only the\n"
+    "token comes back), as llama-bench does: one warm-up run per test,\n"
     "then -r runs, t/s as mean +- standard deviation.\n"
     "  -m FILE               a deepseek2 GGUF\n"
     "  --synthetic SHAPE     no file: SHAPE of dsk-mkmodel (tiny, tiny-lite, tiny-384, v2-lite, v3) with\n"
@@ -215,6 +216,7 @@ int main(int argc, char** argv) {
   const double kv_row_bytes = static_cast<double>(c.kv_lora + c.d_rope) * 4.0 * static_cast<double>(c.n_layer);
 
   std::vector<float> logits;
+  const dsk::sample::SamplerParams greedy{};
   auto token = [&](int64_t i) { return static_cast<int32_t>((i * 7919 + 13) % c.n_vocab); };
   auto fill = [&](int64_t d) {  // the context up to depth d (untimed), in prefill batches of 512
     s.clear();
@@ -254,7 +256,8 @@ int main(int argc, char** argv) {
         const auto t0 = clock::now();
         for (int64_t j = 0; j < n; ++j) {
           const int32_t tok = token(d + j);
-          auto e = s.eval(std::span<const int32_t>(&tok, 1), false, logits);
+          int32_t drawn = -1;  // a decode step as dsk-run makes it: forward + greedy draw on the backend
+          auto e = s.eval(0, std::span<const int32_t>(&tok, 1), false, nullptr, &greedy, &drawn);
           if (!e) fail(e.error().message());
         }
         const double sec = std::chrono::duration<double>(clock::now() - t0).count();
@@ -277,7 +280,8 @@ int main(int argc, char** argv) {
     s.profile_report(true);
     for (int64_t j = 0; j < n; ++j) {
       const int32_t tok = token(d + j);
-      auto e = s.eval(std::span<const int32_t>(&tok, 1), false, logits);
+      int32_t drawn = -1;
+      auto e = s.eval(0, std::span<const int32_t>(&tok, 1), false, nullptr, &greedy, &drawn);
       if (!e) fail(e.error().message());
     }
     prof = s.profile_report(true);
