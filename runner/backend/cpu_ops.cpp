@@ -84,6 +84,20 @@ Result<void> CpuOps::add(const float* a, const float* b, int64_t n, float* y) {
   return check(ref::norm::add(p), "add");
 }
 
+Result<void> CpuOps::add_rms_norm(const float* a, const float* b, int64_t T, int64_t n, const TensorRef* w, float eps,
+                                  float* s, float* h) {
+  norm::AddRmsNormParams p;
+  p.a = a;
+  p.b = b;
+  p.w = w ? reinterpret_cast<const float*>(w->data) : nullptr;
+  p.s = s;
+  p.y = h;
+  p.T = T;
+  p.n = n;
+  p.eps = eps;
+  return check(ref::norm::add_rms_norm(p), w ? w->name.c_str() : "add_rms_norm");
+}
+
 Result<void> CpuOps::matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
                             int64_t y_stride) {
   const int64_t K = w.ne[0], M = w.ne[1];

@@ -23,6 +23,8 @@ class CpuOps final : public Ops {
   Result<void> rms_norm(const float* x, int64_t x_stride, const TensorRef* w, int64_t T, int64_t n, float eps, float* y,
                         int64_t y_stride) override;
   Result<void> add(const float* a, const float* b, int64_t n, float* y) override;
+  Result<void> add_rms_norm(const float* a, const float* b, int64_t T, int64_t n, const TensorRef* w, float eps,
+                            float* s, float* h) override;
   Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
                       int64_t y_stride) override;
   Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) override;

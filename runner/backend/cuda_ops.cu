@@ -212,6 +212,26 @@ class CudaOps final : public Ops {
     return check(norm::launch(p, stream_), "add");
   }
 
+  Result<void> add_rms_norm(const float* a, const float* b, int64_t T, int64_t n, const TensorRef* w, float eps,
+                            float* s, float* h) override {
+    if (replay_skip("add_rms_norm", b, h, T)) return {};
+    Stage stage(this, "add_rms_norm");
+    DSK_TRY(pending());
+    norm::AddRmsNormParams p;
+    if (w) {
+      DSK_TRY_ASSIGN(const uint8_t* wd, weight(*w));
+      p.w = reinterpret_cast<const float*>(wd);
+    }
+    p.a = a;
+    p.b = b;
+    p.s = s;
+    p.y = h;
+    p.T = T;
+    p.n = n;
+    p.eps = eps;
+    return check(norm::launch(p, stream_), w ? w->name : std::string("add_rms_norm"));
+  }
+
   Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T, float* y,
                       int64_t y_stride) override {
     if (replay_skip("matmul", x, y, T)) return {};

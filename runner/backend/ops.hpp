@@ -168,6 +168,10 @@ class Ops {
                                 float eps, float* y, int64_t y_stride) = 0;
   // y = a + b, n elements.
   virtual Result<void> add(const float* a, const float* b, int64_t n, float* y) = 0;
+  // The residual add and the next norm in one: s[t] = a[t] + b[t], h[t] = RMSNorm(s[t]) * w, T rows
+  // of n (packed); s may alias a. Same bits as add then rms_norm.
+  virtual Result<void> add_rms_norm(const float* a, const float* b, int64_t T, int64_t n, const TensorRef* w,
+                                    float eps, float* s, float* h) = 0;
   // y[t] = W x[t] for a 2-D weight (or matrix `mat` of a 3-D one): x rows of ne[0], y rows of ne[1];
   // activations quantized per token to the weight's activation type.
   virtual Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T,

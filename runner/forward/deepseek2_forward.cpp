@@ -33,14 +33,16 @@ Result<void> Deepseek2Forward::init() {
   return {};
 }
 
-Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens) {
+// x: the residual stream, h: attn_norm(x) of this layer on entry; on return x has both residual adds
+// and h = next_norm(x) (the next layer's attn_norm or the output norm): each residual add is
+// fused with the norm that follows it.
+Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, float* h, const model::TensorRef& next_norm,
+                                     std::span<const int32_t> tokens) {
   const auto& c = m_.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = c.n_embd, H = c.n_head, dqk = c.d_qk, kvw = c.kv_lora + c.d_rope;
 
   // --- attention ---
-  float* h = ops_.alloc(static_cast<size_t>(T * E));
-  DSK_TRY(ops_.rms_norm(x, E, &L.attn_norm, T, E, c.rms_eps, h, E));
   float* q = ops_.alloc(static_cast<size_t>(T * H * dqk));
   if (c.is_lite) {
     DSK_TRY(ops_.matmul(L.attn_q, 0, h, E, T, q, H * dqk));
@@ -65,10 +67,9 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, s
   DSK_TRY(ops_.mla_attention(static_cast<int>(L.index), L.attn_k_b, L.attn_v_b, shape, q, T, attn));
   float* o = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.matmul(L.attn_output, 0, attn, H * c.d_v, T, o, E));
-  DSK_TRY(ops_.add(x, o, T * E, x));
+  DSK_TRY(ops_.add_rms_norm(x, o, T, E, &L.ffn_norm, c.rms_eps, x, h));
 
   // --- feed-forward ---
-  DSK_TRY(ops_.rms_norm(x, E, &L.ffn_norm, T, E, c.rms_eps, h, E));
   float* y = ops_.alloc(static_cast<size_t>(T * E));
   if (!L.is_moe) {
     DSK_TRY(ops_.ffn(L.ffn_gate, L.ffn_up, L.ffn_down, h, T, y));
@@ -95,7 +96,7 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, s
     if (L.ffn_gate_shexp.present()) sh = {&L.ffn_gate_shexp, &L.ffn_up_shexp, &L.ffn_down_shexp};
     DSK_TRY(ops_.moe(L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps, sh, h, T, r, y));
   }
-  return ops_.add(x, y, T * E, x);
+  return ops_.add_rms_norm(x, y, T, E, &next_norm, c.rms_eps, x, h);
 }
 
 Result<void> Deepseek2Forward::eval(std::span<const int32_t> tokens, int64_t pos0, bool all_logits,
@@ -135,16 +136,22 @@ Result<void> Deepseek2Forward::step(std::span<const int32_t> tokens, std::span<c
   const int64_t E = c.n_embd;
   float* x = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.embed(m_.token_embd, tokens, x));
-  for (const auto& L : m_.layers) {
-    auto r = layer(L, x, tokens);
-    if (!r) return std::move(r).error().context("layer " + std::to_string(L.index));
+  float* h = ops_.alloc(static_cast<size_t>(T * E));
+  const auto& layers = m_.layers;
+  if (layers.empty()) {
+    DSK_TRY(ops_.rms_norm(x, E, &m_.output_norm, T, E, c.rms_eps, h, E));
+  } else {
+    DSK_TRY(ops_.rms_norm(x, E, &layers.front().attn_norm, T, E, c.rms_eps, h, E));
   }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const model::TensorRef& next_norm = i + 1 < layers.size() ? layers[i + 1].attn_norm : m_.output_norm;
+    auto r = layer(layers[i], x, h, next_norm, tokens);
+    if (!r) return std::move(r).error().context("layer " + std::to_string(layers[i].index));
+  }
+  // h = output_norm(x) for every row (the last layer's fused add + norm); the head on the last rows.
   const int64_t rows = out_rows;
-  const float* xr = x + (T - rows) * E;
-  float* h = ops_.alloc(static_cast<size_t>(rows * E));
-  DSK_TRY(ops_.rms_norm(xr, E, &m_.output_norm, rows, E, c.rms_eps, h, E));
   float* out = ops_.alloc(static_cast<size_t>(rows) * c.n_vocab);
-  DSK_TRY(ops_.matmul(m_.output, 0, h, E, rows, out, c.n_vocab));
+  DSK_TRY(ops_.matmul(m_.output, 0, h + (T - rows) * E, E, rows, out, c.n_vocab));
   if (logits) logits->resize(static_cast<size_t>(rows) * c.n_vocab);
   return ops_.finish(out, rows, static_cast<int32_t>(c.n_vocab), logits ? logits->data() : nullptr, next);
 }

@@ -50,7 +50,8 @@ class Deepseek2Forward {
   int32_t n_vocab() const { return static_cast<int32_t>(m_.config.n_vocab); }
 
  private:
-  Result<void> layer(const model::Deepseek2Layer& L, float* x, std::span<const int32_t> tokens);
+  Result<void> layer(const model::Deepseek2Layer& L, float* x, float* h, const model::TensorRef& next_norm,
+                     std::span<const int32_t> tokens);
 
   const model::Deepseek2Model& m_;
   backend::Ops& ops_;
