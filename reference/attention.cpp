@@ -5,7 +5,9 @@
 
 #include "dsk/core/math.hpp"
 #include "dsk/moe/moe.hpp"
+#include "reference/norm.hpp"
 #include "reference/quant.hpp"
+#include "reference/rope.hpp"
 
 namespace dsk::ref::attention {
 
@@ -94,6 +96,47 @@ Status mla(const MlaParams& p) {
       ref::gemv(p.v_b_type, static_cast<const char*>(p.v_b) + static_cast<size_t>(h * p.d_v) * vb_row, p.d_v, oa.data(),
                 p.kv_lora, p.out + t * os + h * p.d_v, vb_row);
     }
+  }
+  return Status::Ok();
+}
+
+Status mla_prep(const MlaPrepParams& p) {
+  if (Status s = validate(p); !s.ok()) return s;
+  const int64_t nd = p.table.n_dims;
+  const int64_t cs = p.cache_row_stride ? p.cache_row_stride : p.kv_lora + nd;
+  for (int64_t t = 0; t < p.T; ++t) {
+    float* row = p.cache + static_cast<int64_t>(p.cache_row[t]) * cs;
+    const float* kr = p.kva + t * p.kva_stride;
+    dsk::norm::RmsNormParams n;
+    n.x = kr;
+    n.w = p.kv_norm_w;
+    n.y = row + nd;
+    n.T = 1;
+    n.n = p.kv_lora;
+    n.eps = p.eps;
+    if (Status s = ref::norm::rms_norm(n); !s.ok()) return s;
+    dsk::rope::Params k;
+    k.x = kr + p.kv_lora;
+    k.y = row;
+    k.pos = p.pos + t;
+    k.table = p.table;
+    k.T = 1;
+    k.head_dim = nd;
+    k.rope_dims = nd;
+    if (Status s = ref::rope::apply(k); !s.ok()) return s;
+    if (p.n_head == 0) continue;
+    dsk::rope::Params q;
+    q.x = q.y = p.q + t * p.q_token_stride;
+    q.pos = p.pos + t;
+    q.table = p.table;
+    q.T = 1;
+    q.n_head = p.n_head;
+    q.head_dim = p.d_nope + nd;
+    q.x_head_stride = q.y_head_stride = p.q_head_stride;
+    q.x_token_stride = q.y_token_stride = p.q_token_stride;
+    q.rope_offset = p.d_nope;
+    q.rope_dims = nd;
+    if (Status s = ref::rope::apply(q); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -4,10 +4,15 @@
 #pragma once
 
 #include "dsk/attention/attention.hpp"
+#include "dsk/attention/mla_prep.hpp"
 #include "dsk/core/status.hpp"
 
 namespace dsk::ref::attention {
 
 Status mla(const dsk::attention::MlaParams& p);
+
+// dsk/attention/mla_prep.hpp: ref::norm::rms_norm of c_kv into the cache row, ref::rope::apply of
+// k_rope into it and of the q heads' rope tails in place (host pointers throughout).
+Status mla_prep(const dsk::attention::MlaPrepParams& p);
 
 }  // namespace dsk::ref::attention

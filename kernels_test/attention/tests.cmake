@@ -5,3 +5,8 @@ if(DSK_HAVE_CUDA)
   add_dsk_test(NAME test_attention_gpu LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_attention_gpu.cpp
                ${CMAKE_CURRENT_LIST_DIR}/attention_gpu_kernels.cu LIBS dsk_reference CUDA::cudart)
 endif()
+# mla_prep (dsk/attention/mla_prep_cuda.cuh) == ref::attention::mla_prep by bits.
+if(DSK_HAVE_CUDA)
+  add_dsk_test(NAME test_mla_prep_gpu LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mla_prep_gpu.cpp
+               ${CMAKE_CURRENT_LIST_DIR}/mla_prep_gpu_kernels.cu LIBS dsk_reference CUDA::cudart)
+endif()

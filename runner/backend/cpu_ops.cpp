@@ -132,6 +132,8 @@ Result<void> CpuOps::init_rope(const rope::YarnConfig& c, int64_t n_pos) {
 Result<void> CpuOps::begin(std::span<const int32_t> seq, std::span<const int64_t> pos) {
   DSK_TRY_ASSIGN(step_, step_rows(seq, pos, kv_seq_, kv_ctx_));
   pos32_.assign(pos.begin(), pos.end());
+  rows32_.resize(pos.size());
+  for (size_t t = 0; t < pos.size(); ++t) rows32_[t] = static_cast<int32_t>(seq[t] * kv_ctx_ + pos[t]);
   return {};
 }
 
@@ -216,18 +218,28 @@ Result<void> CpuOps::init_kv(int n_layer, int n_seq, int64_t n_ctx, int64_t widt
   return {};
 }
 
-Result<void> CpuOps::kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
-                              int64_t c_kv_stride) {
-  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("kv_store: layer %d has no cache", layer);
-  DSK_TRY(check_rows(T, "kv_store"));
-  const int64_t dr = d_rope_, kl = kv_width_ - d_rope_;
-  for (int64_t t = 0; t < T; ++t) {
-    const size_t u = static_cast<size_t>(t);
-    float* row = kv_[static_cast<size_t>(layer)].data() + (step_.seq[u] * kv_ctx_ + step_.pos[u]) * kv_width_;
-    std::memcpy(row, k_rope + t * k_rope_stride, static_cast<size_t>(dr) * sizeof(float));
-    std::memcpy(row + dr, c_kv + t * c_kv_stride, static_cast<size_t>(kl) * sizeof(float));
-  }
-  return {};
+Result<void> CpuOps::mla_prep(int layer, const MlaShape& s, float* q, const float* kva, const TensorRef& kv_norm,
+                              float eps, int64_t T) {
+  if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla_prep: layer %d has no cache", layer);
+  DSK_TRY(check_rows(T, "mla_prep"));
+  attention::MlaPrepParams p;
+  p.T = T;
+  p.q = q;
+  p.n_head = s.n_head;
+  p.q_head_stride = s.d_nope + s.d_rope;
+  p.q_token_stride = s.n_head * p.q_head_stride;
+  p.d_nope = s.d_nope;
+  p.kva = kva;
+  p.kv_lora = s.kv_lora;
+  p.kva_stride = s.kv_lora + s.d_rope;
+  p.kv_norm_w = reinterpret_cast<const float*>(kv_norm.data);
+  p.eps = eps;
+  p.table = table_;
+  p.pos = pos32_.data();
+  p.cache = kv_[static_cast<size_t>(layer)].data();
+  p.cache_row_stride = kv_width_;
+  p.cache_row = rows32_.data();
+  return check(ref::attention::mla_prep(p), kv_norm.name.c_str());
 }
 
 Result<void> CpuOps::mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,

@@ -36,8 +36,8 @@ class CpuOps final : public Ops {
                    const SharedExperts& shared, const float* x, int64_t T, const Routing& r, float* y) override;
   Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
                    float* y) override;
-  Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
-                        int64_t c_kv_stride) override;
+  Result<void> mla_prep(int layer, const MlaShape& s, float* q, const float* kva, const TensorRef& kv_norm, float eps,
+                        int64_t T) override;
   Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,
                              int64_t T, float* out) override;
   Result<void> finish(const float* logits, int64_t rows, int32_t n_vocab, float* dst, int32_t* tokens) override;
@@ -57,6 +57,7 @@ class CpuOps final : public Ops {
   bool logits_out_ = true;                           // set_outputs
   std::vector<dsk::sample::SamplerParams> sampler_;
   std::vector<int32_t> pos32_;                     // step_.pos as the rope reference takes them
+  std::vector<int32_t> rows32_;                    // the step's cache rows, seq * n_ctx + pos
 };
 
 }  // namespace dsk::backend

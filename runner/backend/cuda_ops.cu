@@ -13,6 +13,7 @@
 
 #include "backend/cuda_ops.hpp"
 #include "dsk/attention/attention_cuda.cuh"
+#include "dsk/attention/mla_prep_cuda.cuh"
 #include "dsk/gemm/grouped_gemm.cuh"
 #include "dsk/gemv/gemv.hpp"
 #include "dsk/gemv/quantize_act.hpp"
@@ -101,17 +102,6 @@ __global__ void read_kernel(const uint4* p, size_t n, uint32_t* sink) {
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
   if (acc == 0x12345678u) *sink = acc;  // keeps the loads
-}
-
-// Latent cache rows row[t] (= seq * n_ctx + pos): [k_rope (dr) | c_kv (kl)] (row indices on the
-// device: graph-replayable).
-__global__ void kv_store_kernel(float* cache, int64_t width, const int32_t* row_of, int64_t T, const float* k_rope,
-                                int64_t k_rope_stride, const float* c_kv, int64_t c_kv_stride, int64_t dr) {
-  const int64_t t = blockIdx.x;
-  if (t >= T) return;
-  float* row = cache + static_cast<int64_t>(row_of[t]) * width;
-  for (int64_t i = threadIdx.x; i < width; i += blockDim.x)
-    row[i] = i < dr ? k_rope[t * k_rope_stride + i] : c_kv[t * c_kv_stride + (i - dr)];
 }
 
 class CudaOps final : public Ops {
@@ -365,16 +355,32 @@ class CudaOps final : public Ops {
     return check_cuda(cudaStreamSynchronize(stream_), "KV cache");
   }
 
-  Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
-                        int64_t c_kv_stride) override {
-    if (replay_skip("kv_store", k_rope, c_kv, layer)) return {};
-    Stage stage(this, "kv_store");
+  Result<void> mla_prep(int layer, const MlaShape& s, float* q, const float* kva, const TensorRef& kv_norm, float eps,
+                        int64_t T) override {
+    if (replay_skip("mla_prep", q, kva, layer)) return {};
+    Stage stage(this, "mla_prep");
     DSK_TRY(pending());
-    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("kv_store: layer %d has no cache", layer);
-    DSK_TRY(check_rows(T, "kv_store"));
-    kv_store_kernel<<<static_cast<unsigned>(T), 256, 0, stream_>>>(kv_[static_cast<size_t>(layer)], kv_width_, step_row_, T,
-                                                                    k_rope, k_rope_stride, c_kv, c_kv_stride, d_rope_);
-    return check_cuda(cudaGetLastError(), "kv_store");
+    if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla_prep: layer %d has no cache", layer);
+    DSK_TRY(check_rows(T, "mla_prep"));
+    DSK_TRY_ASSIGN(const uint8_t* nw, weight(kv_norm));
+    attention::MlaPrepParams p;
+    p.T = T;
+    p.q = q;
+    p.n_head = s.n_head;
+    p.q_head_stride = s.d_nope + s.d_rope;
+    p.q_token_stride = s.n_head * p.q_head_stride;
+    p.d_nope = s.d_nope;
+    p.kva = kva;
+    p.kv_lora = s.kv_lora;
+    p.kva_stride = s.kv_lora + s.d_rope;
+    p.kv_norm_w = reinterpret_cast<const float*>(nw);
+    p.eps = eps;
+    p.table = table_;
+    p.pos = step_pos_;
+    p.cache = kv_[static_cast<size_t>(layer)];
+    p.cache_row_stride = kv_width_;
+    p.cache_row = step_row_;
+    return check(attention::launch(p, stream_), kv_norm.name);
   }
 
   Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s, const float* q,

@@ -150,7 +150,7 @@ class Ops {
   // The rows of the forward that follows: row t is a token of sequence seq[t] at position pos[t]
   // (called after reset_scratch). The rows of one sequence are consecutive with consecutive
   // positions (a prefill chunk, or one decode token); several sequences (a decode batch) each
-  // appear once. rope, kv_store and mla_attention work at these positions; the CUDA backend keeps
+  // appear once. rope, mla_prep and mla_attention work at these positions; the CUDA backend keeps
   // them on the device, which lets it replay one captured graph for every decode step.
   virtual Result<void> begin(std::span<const int32_t> seq, std::span<const int64_t> pos) = 0;
   // What the next forward's finish() delivers (set before begin()): the logits on the host or not,
@@ -192,10 +192,11 @@ class Ops {
   // y[t] = down(SwiGLU(gate x, up x)) (dense layers).
   virtual Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x,
                            int64_t T, float* y) = 0;
-  // Latent KV cache of layer `layer`: rows [k_rope | c_kv] of the step's T rows, each into its
-  // sequence's cache at its position.
-  virtual Result<void> kv_store(int layer, int64_t T, const float* k_rope, int64_t k_rope_stride, const float* c_kv,
-                                int64_t c_kv_stride) = 0;
+  // The attention inputs of the step's T rows in one op (dsk/attention/mla_prep.hpp): the latent
+  // row [RoPE(k_rope) | RMSNorm(c_kv) * kv_norm] of kva [T, kv_lora + d_rope] stored to each row's
+  // sequence cache at its position, and the rope tails of q [T, H, d_nope + d_rope] rotated in place.
+  virtual Result<void> mla_prep(int layer, const MlaShape& s, float* q, const float* kva, const TensorRef& kv_norm,
+                                float eps, int64_t T) = 0;
   // Absorbed MLA of the step's row t over its sequence's cache rows [0, pos[t]]:
   // q [T, H * (d_nope + d_rope)] (per head [nope | rope], rope already applied) -> out [T, H * d_v].
   virtual Result<void> mla_attention(int layer, const TensorRef& k_b, const TensorRef& v_b, const MlaShape& s,

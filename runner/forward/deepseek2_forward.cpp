@@ -55,15 +55,10 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, f
   // kv_a output per token: [c_kv (kv_lora) | k_rope (d_rope)]
   float* kva = ops_.alloc(static_cast<size_t>(T * kvw));
   DSK_TRY(ops_.matmul(L.attn_kv_a_mqa, 0, h, E, T, kva, kvw));
-  float* ckv = ops_.alloc(static_cast<size_t>(T * c.kv_lora));
-  DSK_TRY(ops_.rms_norm(kva, kvw, &L.attn_kv_a_norm, T, c.kv_lora, c.rms_eps, ckv, c.kv_lora));
-  backend::RopeOptions rk{1, kvw, c.kv_lora, kvw};  // the k_rope tail of each kv_a row
-  DSK_TRY(ops_.rope(kva, T, rk));
-  backend::RopeOptions rq{H, dqk, c.d_nope, H * dqk};     // the rope tail of each q head
-  DSK_TRY(ops_.rope(q, T, rq));
-  DSK_TRY(ops_.kv_store(static_cast<int>(L.index), T, kva + c.kv_lora, kvw, ckv, c.kv_lora));
-  float* attn = ops_.alloc(static_cast<size_t>(T * H * c.d_v));
   const backend::MlaShape shape{H, c.d_nope, c.d_rope, c.d_v, c.kv_lora, kq_scale_};
+  // c_kv normed and k_rope roped into the cache, q's rope tails rotated: one op.
+  DSK_TRY(ops_.mla_prep(static_cast<int>(L.index), shape, q, kva, L.attn_kv_a_norm, c.rms_eps, T));
+  float* attn = ops_.alloc(static_cast<size_t>(T * H * c.d_v));
   DSK_TRY(ops_.mla_attention(static_cast<int>(L.index), L.attn_k_b, L.attn_v_b, shape, q, T, attn));
   float* o = ops_.alloc(static_cast<size_t>(T * E));
   DSK_TRY(ops_.matmul(L.attn_output, 0, attn, H * c.d_v, T, o, E));

@@ -47,6 +47,20 @@ __device__ __forceinline__ void apply_row(const float* xr, const float* __restri
   }
 }
 
+// r = rms_inv of row xr's canonical sum of squares (block-wide: every thread of the kNT-thread
+// block calls it; scratch: 32 floats of shared memory). Also used by fused kernels elsewhere
+// (dsk/attention/mla_prep_cuda.cuh) so their norms have these bits.
+__device__ __forceinline__ float row_rms_inv(const float* xr, int64_t n, float eps, float* scratch) {
+  float acc = 0.0f;
+  for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kNT) {
+    float v[kUnroll];
+    load_strided(xr, i0, n, v);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (i0 + u * kNT < n) acc = fp::add(acc, fp::mul(v[u], v[u]));
+  }
+  return rms_inv(order::block_tree_sum<kNT>(acc, scratch), n, eps);
+}
 __global__ void __launch_bounds__(kNT) rms_norm_kernel(const float* x, const float* __restrict__ w,
                                                        float* y, int64_t T, int64_t n, int64_t xs, int64_t ys,
                                                        float eps) {
@@ -54,15 +68,7 @@ __global__ void __launch_bounds__(kNT) rms_norm_kernel(const float* x, const flo
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
     const float* xr = x + t * xs;
     float* yr = y + t * ys;
-    float acc = 0.0f;
-    for (int64_t i0 = threadIdx.x; i0 < n; i0 += int64_t{kUnroll} * kNT) {
-      float v[kUnroll];
-      load_strided(xr, i0, n, v);
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        if (i0 + u * kNT < n) acc = fp::add(acc, fp::mul(v[u], v[u]));
-    }
-    const float r = rms_inv(order::block_tree_sum<kNT>(acc, scratch), n, eps);
+    const float r = row_rms_inv(xr, n, eps, scratch);
     apply_row(xr, w, yr, n, r);
   }
 }
