@@ -32,6 +32,10 @@ std::vector<uint8_t> run_quantize(const QuantizeRun& r) {
   float* x = static_cast<float*>(dx.ptr) + r.x_offset;  // cudaMalloc: 256-byte aligned
   if (x_floats) DSK_CUDA_CHECK(cudaMemcpy(x, r.x, x_floats * sizeof(float), cudaMemcpyHostToDevice));
   DSK_CUDA_CHECK(cudaMemset(dy.ptr, r.poison, dy.bytes));
+  DeviceBuffer du(r.u ? (x_floats + static_cast<size_t>(r.x_offset)) * sizeof(float) : 0), dw(r.w_count * sizeof(float));
+  float* u = r.u ? static_cast<float*>(du.ptr) + r.x_offset : nullptr;
+  if (u && x_floats) DSK_CUDA_CHECK(cudaMemcpy(u, r.u, x_floats * sizeof(float), cudaMemcpyHostToDevice));
+  if (r.w) DSK_CUDA_CHECK(cudaMemcpy(dw.ptr, r.w, r.w_count * sizeof(float), cudaMemcpyHostToDevice));
   gemv::QuantizeParams p;
   p.type = r.type;
   p.x = x;
@@ -41,6 +45,12 @@ std::vector<uint8_t> run_quantize(const QuantizeRun& r) {
   p.K = r.K;
   p.N = r.N;
   p.flavor = r.flavor;
+  p.swiglu.u = u;
+  p.swiglu.w = r.w ? static_cast<const float*>(dw.ptr) : nullptr;
+  p.swiglu.w_stride = r.w_stride;
+  p.swiglu.k = r.k;
+  p.swiglu.clamp = r.clamp;
+  p.swiglu.limit = r.limit;
   cudaStream_t stream;
   DSK_CUDA_CHECK(cudaDeviceSynchronize());  // pageable cudaMemcpy may still be landing; the stream below does not wait for it
   DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

@@ -26,6 +26,14 @@ struct QuantizeRun {
   size_t y_stride = 0;       // bytes between output rows (0: packed)
   bool graph = false;        // capture the launch in a CUDA graph and replay it
   uint8_t poison = 0xAB;     // every output byte (padding included) holds this before the launch
+  // Fused SwiGLU input (QuantizeParams::swiglu): u rows like x, w host routing weights.
+  const float* u = nullptr;
+  const float* w = nullptr;
+  size_t w_count = 0;
+  int64_t w_stride = 0;
+  int k = 1;
+  bool clamp = false;
+  float limit = 0.0f;
 };
 
 // Returns the output: N rows of y_stride (or the packed row size) bytes, padding included.

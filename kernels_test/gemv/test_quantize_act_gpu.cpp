@@ -15,6 +15,7 @@
 #include "dsk/quant/blocks.hpp"
 #include "dsk/quant/quantize.hpp"
 #include "quantize_act_gpu_kernels.hpp"
+#include "dsk/ops/ops.hpp"
 #include "reference/quant.hpp"
 
 using namespace dsk;
@@ -358,4 +359,53 @@ TEST_CASE("GPU quantize_act: launcher rejects what it cannot do", "[quantize_act
   q.N = 1;
   q.K = 0;
   CHECK(gq::quantize_status(q).ok());
+}
+
+TEST_CASE("GPU quantize_act: fused SwiGLU input == SwiGLU then quantize", "[quantize_act][gpu]") {
+  // The MoE's h before the down projection: swiglu(g, u) (clamped or not), times the pair's routing
+  // weight; rows of pairs (k per token), NaN / inf / huge gates and ups among them.
+  Rng rng(77);
+  for (const GgmlType t : kTypes)
+    for (const Q8Flavor fl : kFlavors)
+      for (const bool clamp : {false, true})
+        for (const bool weighted : {false, true}) {
+          const int64_t K = t == GgmlType::Q8_0 ? 1408 : 2048;
+          const int k = 3, N = 2 * k;
+          std::vector<float> g(static_cast<size_t>(N * K)), u(g.size()), w(static_cast<size_t>(2 * 4));
+          for (float& v : g) v = rng.uniform(-12.0f, 12.0f);
+          for (float& v : u) v = rng.uniform(-3.0f, 3.0f);
+          for (float& v : w) v = rng.uniform(0.0f, 1.0f);
+          g[5] = kNaN;
+          u[K + 7] = kInf;
+          g[2 * K + 9] = -kInf;
+          g[3 * K + 1] = 80.0f;
+          u[4 * K] = kMax;
+          std::vector<float> h(g.size());
+          for (int n = 0; n < N; ++n)
+            for (int64_t i = 0; i < K; ++i) {
+              const size_t j = static_cast<size_t>(n * K + i);
+              float v = clamp ? ops::swiglu_clamped(g[j], u[j], 7.0f) : ops::swiglu(g[j], u[j]);
+              if (weighted) v = fp::mul(v, w[static_cast<size_t>((n / k) * 4 + n % k)]);
+              h[j] = v;
+            }
+          const size_t row = ref::row_bytes(t, K);
+          std::vector<uint8_t> want(row * static_cast<size_t>(N));
+          for (int n = 0; n < N; ++n) ref::quantize_row(t, h.data() + n * K, want.data() + n * row, K, fl);
+          gq::QuantizeRun r;
+          r.type = t;
+          r.flavor = fl;
+          r.x = g.data();
+          r.K = K;
+          r.N = N;
+          r.u = u.data();
+          r.w = weighted ? w.data() : nullptr;
+          r.w_count = w.size();
+          r.w_stride = 4;
+          r.k = k;
+          r.clamp = clamp;
+          r.limit = 7.0f;
+          const std::vector<uint8_t> got = gq::run_quantize(r);
+          INFO("type " << static_cast<int>(t) << " flavor " << static_cast<int>(fl) << " clamp " << clamp << " weighted " << weighted);
+          CHECK(got == want);
+        }
 }

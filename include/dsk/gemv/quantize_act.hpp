@@ -24,6 +24,11 @@
 //     the 4 lanes of a group by shuffles; their low 16 bits are stored.
 // No float value is ever combined across lanes, so no summation order is involved.
 //
+// Fused SwiGLU (QuantizeParams::swiglu.u set, the MoE's h before the down projection): element i of
+// row r is h = ops::swiglu(x, u) (ops::swiglu_clamped when clamp), times the row's routing weight
+// w[(r / k) * w_stride + r % k] when w is set — the formula of the separate SwiGLU kernel, computed
+// while loading, so the bytes equal SwiGLU then quantize_act and h never goes to memory.
+//
 // Requirements: type Q8_0 or Q8_K (kUnsupported otherwise); K a multiple of 32 / 256; N >= 1;
 // x 4-byte aligned; y 2-byte (Q8_0) / 4-byte (Q8_K) aligned. Never allocates or synchronizes;
 // capturable in a CUDA graph.
@@ -35,11 +40,22 @@
 #include "dsk/core/config.hpp"
 #include "dsk/core/fp.hpp"
 #include "dsk/core/status.hpp"
+#include "dsk/ops/ops.hpp"
 #include "dsk/quant/blocks.hpp"
 #include "dsk/quant/quantize.hpp"
 #include "dsk/quant/types.hpp"
 
 namespace dsk::gemv {
+
+// The SwiGLU the quantizer applies to its input (see the header); u == nullptr: none.
+struct SwigluInput {
+  const float* u = nullptr;  // rows like x (same stride)
+  const float* w = nullptr;  // routing weights, or nullptr
+  int64_t w_stride = 0;
+  int k = 1;                 // rows (pairs) per token for w
+  bool clamp = false;
+  float limit = 0.0f;
+};
 
 struct QuantizeParams {
   GgmlType type = GgmlType::Q8_K;  // Q8_0 or Q8_K
@@ -50,6 +66,7 @@ struct QuantizeParams {
   int64_t K = 0;
   int N = 1;
   quant::Q8Flavor flavor = quant::Q8Flavor::ggml_ref;
+  SwigluInput swiglu;              // u set: quantize swiglu(x, u) (* w)
 };
 
 // The activation type a GEMV over weights of type w takes: Q8_0 for Q8_0, Q8_K for the k- and
@@ -89,6 +106,21 @@ __device__ __forceinline__ void quant_load4(const float* p, float* v) {
   }
 }
 
+// The 4 inputs at element offset o of row t: x itself, or SwiGLU(x, u) (* the row's weight).
+template <bool kSwiglu>
+__device__ __forceinline__ void load_input4(const float* x, int64_t o, int64_t t, const SwigluInput& sw, float* v) {
+  quant_load4(x + o, v);
+  if constexpr (kSwiglu) {
+    float uv[4];
+    quant_load4(sw.u + o, uv);
+    const float rw = sw.w ? sw.w[(t / sw.k) * sw.w_stride + t % sw.k] : 1.0f;
+    for (int k = 0; k < 4; ++k) {
+      const float h = sw.clamp ? ops::swiglu_clamped(v[k], uv[k], sw.limit) : ops::swiglu(v[k], uv[k]);
+      v[k] = sw.w ? fp::mul(h, rw) : h;
+    }
+  }
+}
+
 // 4 int8 quants as the little-endian word of their bytes in order.
 __device__ __forceinline__ uint32_t quant_pack4(const int8_t* q) {
   uint32_t w = 0;
@@ -108,15 +140,16 @@ __device__ __forceinline__ uint32_t quant_group_max(uint32_t m) {
 
 // Q8_0: 8 lanes per block. Every lane runs the shuffles (groups past the end compute on zeros and
 // store nothing), so the full mask is always right.
+template <bool kSwiglu>
 __global__ void __launch_bounds__(kQuantThreads) quantize_q8_0_kernel(const float* x, int64_t x_stride, uint8_t* y,
                                                                       size_t y_stride, int nb, int total,
-                                                                      quant::Q8Flavor flavor) {
+                                                                      quant::Q8Flavor flavor, SwigluInput sw) {
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kQuantThreads + threadIdx.x;
   const int g = static_cast<int>(tid / kQ80Lanes), j = static_cast<int>(tid % kQ80Lanes);
   const bool active = g < total;
   const int t = active ? g / nb : 0, b = active ? g - t * nb : 0;
   float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  if (active) quant_load4(x + t * x_stride + static_cast<int64_t>(b) * quant::kQK8_0 + 4 * j, v);
+  if (active) load_input4<kSwiglu>(x, t * x_stride + static_cast<int64_t>(b) * quant::kQK8_0 + 4 * j, t, sw, v);
   uint32_t m = 0;
   for (int k = 0; k < 4; ++k) {
     const uint32_t a = quant::abs_bits(v[k]);
@@ -139,17 +172,18 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_q8_0_kernel(const floa
 
 // Q8_K: one warp per block (the grid has exactly ceil(total / 4) CTAs of 4 warps; a warp past the
 // end leaves as a whole, before any shuffle).
+template <bool kSwiglu>
 __global__ void __launch_bounds__(kQuantThreads) quantize_q8_K_kernel(const float* x, int64_t x_stride, uint8_t* y,
                                                                       size_t y_stride, int nb, int total,
-                                                                      quant::Q8Flavor flavor) {
+                                                                      quant::Q8Flavor flavor, SwigluInput sw) {
   const int g = static_cast<int>((static_cast<int64_t>(blockIdx.x) * kQuantThreads + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (g >= total) return;
   const int t = g / nb, b = g - t * nb;
-  const float* xb = x + t * x_stride + static_cast<int64_t>(b) * quant::kQK_K;
+  const int64_t xb = t * x_stride + static_cast<int64_t>(b) * quant::kQK_K;
   float v[8];  // v[k] is element idx(k): 4*lane + k, then 128 + 4*lane + (k - 4)
-  quant_load4(xb + 4 * lane, v);
-  quant_load4(xb + 128 + 4 * lane, v + 4);
+  load_input4<kSwiglu>(x, xb + 4 * lane, t, sw, v);
+  load_input4<kSwiglu>(x, xb + 128 + 4 * lane, t, sw, v + 4);
   uint32_t m = 0;
   for (int k = 0; k < 8; ++k) {
     const uint32_t a = quant::abs_bits(v[k]);
@@ -206,6 +240,8 @@ inline Status quantize_act(const QuantizeParams& p, cudaStream_t stream) {
   if (nb == 0 || p.N == 0) return Status::Ok();
   if (nb * p.N > (int64_t{1} << 30)) return Status::Unsupported("quantize_act: too large");
   if (!p.x || !p.y) return Status::Invalid("quantize_act: null pointer");
+  if (p.swiglu.u && (reinterpret_cast<uintptr_t>(p.swiglu.u) % 4 || p.swiglu.k < 1 || (p.swiglu.w && p.swiglu.w_stride < p.swiglu.k)))
+    return Status::Invalid("quantize_act: bad SwiGLU input");
   const int64_t xs = p.x_stride ? p.x_stride : p.K;
   const size_t ys = p.y_stride ? p.y_stride : static_cast<size_t>(nb) * bbytes;
   const size_t yalign = q80 ? 2 : 4;
@@ -215,14 +251,21 @@ inline Status quantize_act(const QuantizeParams& p, cudaStream_t stream) {
   const int total = static_cast<int>(nb * p.N);
   uint8_t* y = static_cast<uint8_t*>(p.y);
   constexpr int threads = detail::kQuantThreads;
+  const bool sw = p.swiglu.u != nullptr;
   if (q80) {
     constexpr int bpc = threads / detail::kQ80Lanes;  // blocks per CTA
-    detail::quantize_q8_0_kernel<<<static_cast<unsigned>((total + bpc - 1) / bpc), threads, 0, stream>>>(
-        p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor);
+    const unsigned grid = static_cast<unsigned>((total + bpc - 1) / bpc);
+    if (sw)
+      detail::quantize_q8_0_kernel<true><<<grid, threads, 0, stream>>>(p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor, p.swiglu);
+    else
+      detail::quantize_q8_0_kernel<false><<<grid, threads, 0, stream>>>(p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor, p.swiglu);
   } else {
     constexpr int bpc = threads / 32;
-    detail::quantize_q8_K_kernel<<<static_cast<unsigned>((total + bpc - 1) / bpc), threads, 0, stream>>>(
-        p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor);
+    const unsigned grid = static_cast<unsigned>((total + bpc - 1) / bpc);
+    if (sw)
+      detail::quantize_q8_K_kernel<true><<<grid, threads, 0, stream>>>(p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor, p.swiglu);
+    else
+      detail::quantize_q8_K_kernel<false><<<grid, threads, 0, stream>>>(p.x, xs, y, ys, static_cast<int>(nb), total, p.flavor, p.swiglu);
   }
   DSK_RETURN_IF_LAUNCH_FAILED("quantize_act");
   return Status::Ok();

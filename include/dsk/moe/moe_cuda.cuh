@@ -8,7 +8,8 @@
 //   2. gate and up of every (token, slot) pair: gemv::launch_indexed on the 3-D expert stacks (the
 //      expert id read on the device);
 //   3. h = swiglu(g, u) (clamped when clamp; times the routing weight when weight_before_down),
-//      then h quantized to the down projection's activation type;
+//      computed inside the quantization to the down projection's activation type (one launch;
+//      quantize_act's SwiGLU input), or in place of g for F32 activations;
 //   4. down of every pair: launch_indexed with one activation row per pair;
 //   5. y = the slots' down outputs combined in slot order (fp::fma(w, d, acc), or fp::add after a
 //      weight applied before down), plus the shared experts' FFN (steps 1-4 as plain GEMVs over the
@@ -128,6 +129,40 @@ inline unsigned grid_for(int64_t n) {
   return static_cast<unsigned>(b < 65536 ? (b > 0 ? b : 1) : 65536);
 }
 
+// h = swiglu(g, u) (clamped; times the pair's routing weight w when given) for P rows of n, as the
+// down projection's activation rows: for Q8_0 / Q8_K activations the SwiGLU is computed inside the
+// quantizer (quantize_act's SwiGLU input: one launch, h never stored), for F32 ones in place of g.
+// The same bits either way (the formula of swiglu_pairs_kernel).
+inline Status swiglu_rows(GgmlType down, float* g, const float* u, int64_t P, int64_t n, const float* w, int64_t ws,
+                          int k, bool clamp, float limit, quant::Q8Flavor fl, void* hq, cudaStream_t st,
+                          const void*& hp, size_t& hs) {
+  const GgmlType a = activation_type(down);
+  if (a == GgmlType::F32) {
+    swiglu_pairs_kernel<<<grid_for(P * n), kThreads, 0, st>>>(g, u, P, n, w, ws, k, clamp, limit);
+    DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
+    hp = g;
+    hs = static_cast<size_t>(n) * 4;
+    return Status::Ok();
+  }
+  gemv::QuantizeParams q;
+  q.type = a;
+  q.x = g;
+  q.x_stride = n;
+  q.y = hq;
+  q.K = n;
+  q.N = static_cast<int>(P);
+  q.flavor = fl;
+  q.swiglu.u = u;
+  q.swiglu.w = w;
+  q.swiglu.w_stride = ws;
+  q.swiglu.k = k;
+  q.swiglu.clamp = clamp;
+  q.swiglu.limit = limit;
+  hp = hq;
+  hs = activation_row_bytes(a, n);
+  return gemv::quantize_act(q, st);
+}
+
 // x (Tc rows) in activation type a: a pointer and byte stride for the GEMV; each quantized type
 // made once per chunk (done80 / donek).
 inline Status x_in(GgmlType a, const float* x, int64_t xs, int Tc, int64_t n_embd, uint8_t* ws, const XLayout& xl,
@@ -167,11 +202,9 @@ inline Status ffn_chunk(const Tensor& gate, const Tensor& up, const Tensor& down
     DSK_RETURN_IF_ERROR(x_in(activation_type(tw.type), x, xs, Tc, n_embd, xws, xl, fl, done80, donek, xp, xstr, st));
     DSK_RETURN_IF_ERROR(dense_rows(tw, xp, xstr, Tc, n_ff, n_embd, which ? u : g, n_ff, st));
   }
-  swiglu_pairs_kernel<<<grid_for(Tc * n_ff), kThreads, 0, st>>>(g, u, Tc, n_ff, nullptr, 0, 1, clamp, limit);
-  DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
   const void* hp = nullptr;
   size_t hs = 0;
-  DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(down.type), g, n_ff, fws + fl_.hq, n_ff, Tc, fl, st, hp, hs));
+  DSK_RETURN_IF_ERROR(swiglu_rows(down.type, g, u, Tc, n_ff, nullptr, 0, 1, clamp, limit, fl, fws + fl_.hq, st, hp, hs));
   return dense_rows(down, hp, hs, Tc, n_embd, n_ff, out, out_stride, st);
 }
 
@@ -241,13 +274,10 @@ inline Status moe_grouped_pass(const Params& p, int64_t t0, int Tc, uint8_t* ws,
         x_in(activation_type(tw.type), x, xs, Tc, p.n_embd, ws, l.xl, p.flavor, done80, donek, xp, xstr, stream));
     DSK_RETURN_IF_ERROR(grouped(tw, xp, xstr, p.k, p.n_ff, p.n_embd, which ? u : g));
   }
-  swiglu_pairs_kernel<<<grid_for(P * p.n_ff), kThreads, 0, stream>>>(
-      g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k, p.clamp, p.limit);
-  DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
   const void* hp = nullptr;
   size_t hs = 0;
-  DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.down.type), g, p.n_ff, rws + l.rl.hq, p.n_ff,
-                                            static_cast<int>(P), p.flavor, stream, hp, hs));
+  DSK_RETURN_IF_ERROR(swiglu_rows(p.down.type, g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k,
+                                  p.clamp, p.limit, p.flavor, rws + l.rl.hq, stream, hp, hs));
   DSK_RETURN_IF_ERROR(grouped(p.down, hp, hs, 1, p.n_embd, p.n_ff, d));
   float* s = nullptr;
   if (p.n_ff_shared > 0) {
@@ -343,13 +373,10 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
       DSK_RETURN_IF_ERROR(gemv::launch_indexed(ip, stream));
     }
     // 3. h, quantized for down
-    swiglu_pairs_kernel<<<grid_for(P * p.n_ff), kThreads, 0, stream>>>(
-        g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k, p.clamp, p.limit);
-    DSK_RETURN_IF_LAUNCH_FAILED("moe::swiglu_pairs_kernel");
     const void* hp = nullptr;
     size_t hs = 0;
-    DSK_RETURN_IF_ERROR(gemv::activation_rows(activation_type(p.down.type), g, p.n_ff, rws + rl.hq, p.n_ff,
-                                              static_cast<int>(P), p.flavor, stream, hp, hs));
+    DSK_RETURN_IF_ERROR(swiglu_rows(p.down.type, g, u, P, p.n_ff, p.weight_before_down ? w : nullptr, is, p.k,
+                                    p.clamp, p.limit, p.flavor, rws + rl.hq, stream, hp, hs));
     // 4. down of every pair (activation row = the pair)
     gemv::IndexedParams dp;
     dp.wtype = p.down.type;
