@@ -7,8 +7,9 @@
 //   1. q_nope of every head quantized (gemv::quantize_act) and q~ = W_UK_h^T q_nope_h for all heads
 //      by gemv::launch_indexed with identity ids (expert h = head h), written into Q^ rows of Dp
 //      floats at rope_dims; q_rope and the zero padding written by q_hat_kernel;
-//   2. flash decoding: one block per (chunk of kChunk = 256 cache rows, group of 8 heads, which
-//      share every cache read): scores as the F32 row dot of the padded cache row with Q^ (lane c:
+//   2. flash decoding: one block per (chunk of kChunk = 256 cache rows, group of HG heads, which
+//      share every cache read; HG = 8, or 4 / 2 / 1 when that leaves fewer than two blocks per SM
+//      — a short context —, the per-head arithmetic is the same): scores as the F32 row dot of the padded cache row with Q^ (lane c:
 //      blocks of its chunk of the row, 32-element fma chains, then warp_tree32: order::row_sum),
 //      m_c by max_num, e_j, l_c and o_c[d] summed over j ascending; (m_c, l_c, o_c) to the workspace;
 //   3. merge_kernel: chunks ascending, M, L and O as the reference, o = O / L;
@@ -809,6 +810,8 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
   float* pl = reinterpret_cast<float*>(ws + l.pl);
   float* po = reinterpret_cast<float*>(ws + l.po);
   float* o = reinterpret_cast<float*>(ws + l.o);
+  int sms = 0, max_smem = 0;
+  if (Status s = gemv::detail::device_limits(sms, max_smem); !s.ok()) return s;
   for (int64_t t = 0; t < p.T; ++t) {
     const float* q = p.q + t * g.qt;
     // With pos_dev: every chunk of max_ctx launched, the kernels read the position.
@@ -817,9 +820,21 @@ inline Status launch(const MlaParams& p, void* workspace, size_t workspace_bytes
     DSK_RETURN_IF_ERROR(q_tilde(p, g, t, ws + l.qa, qhat + p.rope_dims, Dp, stream));
     q_hat_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(q, g.qh, p.d_nope, p.rope_dims, D, Dp, H, qhat);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::q_hat_kernel");
-    // 2. chunks
-    DSK_RETURN_IF_ERROR(launch_chunks<8>(p.cache_type, nc, H, qhat, static_cast<const uint8_t*>(p.cache), g.crb, D, Dp,
-                                         p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev));
+    // 2. chunks, HG heads per block: 8 share every cache read, fewer give more blocks (each block's
+    // scores are a serial loop over its rows and heads); per-head arithmetic does not depend on HG.
+    {
+      const int64_t blocks8 = nc * ((H + 7) / 8);
+      const int hg = blocks8 >= 2 * sms ? 8 : 2 * blocks8 >= 2 * sms ? 4 : 4 * blocks8 >= 2 * sms ? 2 : 1;
+      const uint8_t* cache = static_cast<const uint8_t*>(p.cache);
+      Status st;
+      switch (hg) {
+        case 8: st = launch_chunks<8>(p.cache_type, nc, H, qhat, cache, g.crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev); break;
+        case 4: st = launch_chunks<4>(p.cache_type, nc, H, qhat, cache, g.crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev); break;
+        case 2: st = launch_chunks<2>(p.cache_type, nc, H, qhat, cache, g.crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev); break;
+        default: st = launch_chunks<1>(p.cache_type, nc, H, qhat, cache, g.crb, D, Dp, p.rope_dims, p.kv_lora, n, p.kq_scale, g.vec, pm, pl, po, stream, p.pos_dev); break;
+      }
+      DSK_RETURN_IF_ERROR(st);
+    }
     // 3. merge
     merge_kernel<<<static_cast<unsigned>(H), kThreads, 0, stream>>>(pm, pl, po, nc, p.kv_lora, o, p.pos_dev);
     DSK_RETURN_IF_LAUNCH_FAILED("attention::merge_kernel");
