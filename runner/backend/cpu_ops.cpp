@@ -222,23 +222,9 @@ Result<void> CpuOps::mla_prep(int layer, const MlaShape& s, float* q, const floa
                               float eps, int64_t T) {
   if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla_prep: layer %d has no cache", layer);
   DSK_TRY(check_rows(T, "mla_prep"));
-  attention::MlaPrepParams p;
-  p.T = T;
-  p.q = q;
-  p.n_head = s.n_head;
-  p.q_head_stride = s.d_nope + s.d_rope;
-  p.q_token_stride = s.n_head * p.q_head_stride;
-  p.d_nope = s.d_nope;
-  p.kva = kva;
-  p.kv_lora = s.kv_lora;
-  p.kva_stride = s.kv_lora + s.d_rope;
-  p.kv_norm_w = reinterpret_cast<const float*>(kv_norm.data);
-  p.eps = eps;
-  p.table = table_;
-  p.pos = pos32_.data();
-  p.cache = kv_[static_cast<size_t>(layer)].data();
-  p.cache_row_stride = kv_width_;
-  p.cache_row = rows32_.data();
+  const attention::MlaPrepParams p =
+      mla_prep_params(s, q, kva, reinterpret_cast<const float*>(kv_norm.data), eps, T, table_, pos32_.data(),
+                      kv_[static_cast<size_t>(layer)].data(), kv_width_, rows32_.data());
   return check(ref::attention::mla_prep(p), kv_norm.name.c_str());
 }
 

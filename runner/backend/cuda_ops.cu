@@ -363,23 +363,8 @@ class CudaOps final : public Ops {
     if (layer < 0 || static_cast<size_t>(layer) >= kv_.size()) return Error::format("mla_prep: layer %d has no cache", layer);
     DSK_TRY(check_rows(T, "mla_prep"));
     DSK_TRY_ASSIGN(const uint8_t* nw, weight(kv_norm));
-    attention::MlaPrepParams p;
-    p.T = T;
-    p.q = q;
-    p.n_head = s.n_head;
-    p.q_head_stride = s.d_nope + s.d_rope;
-    p.q_token_stride = s.n_head * p.q_head_stride;
-    p.d_nope = s.d_nope;
-    p.kva = kva;
-    p.kv_lora = s.kv_lora;
-    p.kva_stride = s.kv_lora + s.d_rope;
-    p.kv_norm_w = reinterpret_cast<const float*>(nw);
-    p.eps = eps;
-    p.table = table_;
-    p.pos = step_pos_;
-    p.cache = kv_[static_cast<size_t>(layer)];
-    p.cache_row_stride = kv_width_;
-    p.cache_row = step_row_;
+    const attention::MlaPrepParams p = mla_prep_params(s, q, kva, reinterpret_cast<const float*>(nw), eps, T, table_,
+                                                       step_pos_, kv_[static_cast<size_t>(layer)], kv_width_, step_row_);
     return check(attention::launch(p, stream_), kv_norm.name);
   }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "dsk/attention/mla_prep.hpp"
 #include "dsk/moe/moe.hpp"
 #include "dsk/rope/rope.hpp"
 #include "dsk/router/router.hpp"
@@ -137,6 +138,32 @@ struct MlaShape {
   int64_t n_head = 0, d_nope = 0, d_rope = 0, d_v = 0, kv_lora = 0;
   float kq_scale = 1.0f;
 };
+
+// The mla_prep Params of a backend (q [T, H, d_nope + d_rope], kva [T, kv_lora + d_rope]): the
+// backend's norm weight, RoPE table, positions, cache of one layer and the rows' cache rows.
+inline attention::MlaPrepParams mla_prep_params(const MlaShape& s, float* q, const float* kva, const float* kv_norm_w,
+                                                float eps, int64_t T, const rope::RopeTable& table, const int32_t* pos,
+                                                float* cache, int64_t cache_row_stride, const int32_t* cache_row) {
+  attention::MlaPrepParams p;
+  p.T = T;
+  p.q = q;
+  p.n_head = s.n_head;
+  p.q_head_stride = s.d_nope + s.d_rope;
+  p.q_token_stride = s.n_head * p.q_head_stride;
+  p.d_nope = s.d_nope;
+  p.kva = kva;
+  p.kv_lora = s.kv_lora;
+  p.kva_stride = s.kv_lora + s.d_rope;
+  p.kv_norm_w = kv_norm_w;
+  p.eps = eps;
+  p.table = table;
+  p.pos = pos;
+  p.cache = cache;
+  p.cache_row_stride = cache_row_stride;
+  p.cache_row = cache_row;
+  return p;
+}
+
 
 class Ops {
  public:
