@@ -56,6 +56,8 @@ Deepseek4Forward::Deepseek4Forward(const model::Deepseek4Model& m, backend::CpuO
 
 Result<void> Deepseek4Forward::init() {
   const auto& c = m_.config;
+  if (opt_.kv_storage == KvStorage::official)
+    return Error("--kv-storage official is not implemented yet; use exact");
   if (opt_.n_ctx < 1 || opt_.n_ctx > INT32_MAX)
     return Error::format("context size %lld must be in 1 .. 2^31-1", static_cast<long long>(opt_.n_ctx));
   if (c.n_hc < 1 || c.n_hc > static_cast<uint32_t>(v4::kMaxHc))

@@ -45,8 +45,14 @@
 
 namespace dsk::forward {
 
+// How stored KV rows are kept (issue 7). `official`: as the official inference code and ds4 store them
+// (FP8-E4M3 on the non-RoPE dims of attention rows, F16 raw rows, Hadamard + FP4 indexer rows); `exact`:
+// every stored value in float32, as the transformers port computes (its oracle is compared this way).
+enum class KvStorage { official, exact };
+
 struct Deepseek4Options {
   int64_t n_ctx = 4096;
+  KvStorage kv_storage = KvStorage::official;
 };
 
 class Deepseek4Forward {

@@ -186,7 +186,7 @@ std::vector<int32_t> prompt(int n, uint32_t n_vocab) {
 // Logits of every position, the prompt split into calls of the given sizes.
 std::vector<float> run(const Deepseek4Model& m, const std::vector<int32_t>& toks, const std::vector<int>& split) {
   backend::CpuOps ops(2);
-  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{64});
+  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{64, forward::KvStorage::exact});
   auto ir = fw.init();
   if (!ir) FAIL(ir.error().message());
   std::vector<float> all, lg;
@@ -584,7 +584,7 @@ TEST_CASE("deepseek4 forward: uncompressed layers run, deterministic, prefill ==
   }
   SECTION("last-row logits equal the last row of all logits") {
     backend::CpuOps ops(1);
-    forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{64});
+    forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{64, forward::KvStorage::exact});
     REQUIRE(fw.init());
     std::vector<float> lg;
     REQUIRE(fw.eval(toks, 0, false, lg));
@@ -627,7 +627,7 @@ Deepseek4Config compressed_cfg() {
 std::vector<float> run_ctx(const Deepseek4Model& m, const std::vector<int32_t>& toks, const std::vector<int>& split,
                            int64_t n_ctx) {
   backend::CpuOps ops(2);
-  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{n_ctx});
+  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{n_ctx, forward::KvStorage::exact});
   auto ir = fw.init();
   if (!ir) FAIL(ir.error().message());
   std::vector<float> all, lg;
@@ -705,7 +705,7 @@ TEST_CASE("deepseek4 forward: bad calls are clear errors", "[forward][deepseek4]
   c.swiglu_clamp.assign(1, 10.0f);
   const auto l = load(tiny_file(c, true));
   backend::CpuOps ops(1);
-  forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{8});
+  forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{8, forward::KvStorage::exact});
   std::vector<float> lg;
   const std::vector<int32_t> toks = {1, 2, 3};
   auto before = fw.eval(toks, 0, true, lg);
@@ -721,6 +721,10 @@ TEST_CASE("deepseek4 forward: bad calls are clear errors", "[forward][deepseek4]
   CHECK_HAS(oov.error().message(), "outside the vocabulary");
   REQUIRE(fw.eval(toks, 5, false, lg));  // positions 5..7: the last ones that fit
   CHECK(lg.size() == c.n_vocab);
-  forward::Deepseek4Forward zero(l->model, ops, forward::Deepseek4Options{0});
+  forward::Deepseek4Forward zero(l->model, ops, forward::Deepseek4Options{0, forward::KvStorage::exact});
   CHECK(!zero.init());
+  forward::Deepseek4Forward official(l->model, ops, forward::Deepseek4Options{8});  // the default storage
+  auto off = official.init();
+  REQUIRE(!off);
+  CHECK_HAS(off.error().message(), "--kv-storage official is not implemented yet");
 }
