@@ -20,7 +20,7 @@ struct Workspace {
 };
 }  // namespace
 
-Status moe(const moe::Params& h, const Sizes& sz, bool graph) {
+Status moe(const moe::Params& h, const Sizes& sz, bool graph, bool side) {
   if (!moe::validate(h).ok()) return moe::launch(h, nullptr, 0, nullptr);
   DeviceMirror m;
   moe::Params d = h;
@@ -38,8 +38,21 @@ Status moe(const moe::Params& h, const Sizes& sz, bool graph) {
   d.y = m.out(h.y, rows(h.T, h.n_embd, h.y_stride));
   const size_t wb = moe::workspace_size(d);
   Workspace ws(wb);
-  const Status s = launch_maybe_in_graph(graph, [&](cudaStream_t st) { return moe::launch(d, ws.ptr, wb, st); });
+  moe::SharedStream ss;
+  if (side) {
+    DSK_CUDA_CHECK(cudaStreamCreateWithFlags(&ss.stream, cudaStreamNonBlocking));
+    DSK_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork, cudaEventDisableTiming));
+    DSK_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join, cudaEventDisableTiming));
+  }
+  const Status s = launch_maybe_in_graph(graph, [&](cudaStream_t st) {
+    return moe::launch(d, ws.ptr, wb, st, side ? &ss : nullptr);
+  });
   m.download();
+  if (side) {
+    DSK_CUDA_CHECK(cudaEventDestroy(ss.fork));
+    DSK_CUDA_CHECK(cudaEventDestroy(ss.join));
+    DSK_CUDA_CHECK(cudaStreamDestroy(ss.stream));
+  }
   return s;
 }
 

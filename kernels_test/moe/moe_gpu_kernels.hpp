@@ -16,7 +16,8 @@ struct Sizes {
   size_t gate = 0, up = 0, down = 0, gate_shared = 0, up_shared = 0, down_shared = 0;
 };
 
-Status moe(const moe::Params& host, const Sizes& sizes, bool graph = false);
+// side: the shared experts on a second stream (moe::SharedStream), joined before the combine.
+Status moe(const moe::Params& host, const Sizes& sizes, bool graph = false, bool side = false);
 Status ffn(const moe::FfnParams& host, const Sizes& sizes);
 
 // T from which the launchers take the grouped (prefill) path (moe::cuda_detail::

@@ -32,9 +32,9 @@ moe::Tensor tensor(const Mat& m) {
 }
 
 void check_moe(Rng& rng, const Mix& mix, int64_t n_embd, int64_t n_ff, int n_expert, int k, int64_t T, bool shared,
-               bool v4, bool graph) {
+               bool v4, bool graph, bool side = false) {
   INFO(mix.name << " n_embd " << n_embd << " n_ff " << n_ff << " experts " << n_expert << " k " << k << " T " << T
-                << " shared " << shared << " v4 " << v4 << " graph " << graph);
+                << " shared " << shared << " v4 " << v4 << " graph " << graph << " side stream " << side);
   const Mat g = make(rng, mix.gate, n_embd, n_ff, n_expert, 0.05f), u = make(rng, mix.up, n_embd, n_ff, n_expert, 0.05f);
   const Mat d = make(rng, mix.down, n_ff, n_embd, n_expert, 0.05f);
   const int64_t n_ffs = shared ? n_ff : 0;
@@ -65,7 +65,7 @@ void check_moe(Rng& rng, const Mix& mix, int64_t n_embd, int64_t n_ff, int n_exp
   REQUIRE(ref::moe::moe(p).ok());
   p.y = got.data();
   gm::Sizes sz{g.bytes.size(), u.bytes.size(), d.bytes.size(), gs.bytes.size(), us.bytes.size(), ds.bytes.size()};
-  REQUIRE(gm::moe(p, sz, graph).ok());
+  REQUIRE(gm::moe(p, sz, graph, side).ok());
   CHECK(dsk::test::compare_bits(got.data(), want.data(), got.size()).count == 0);
 }
 
@@ -92,6 +92,15 @@ TEST_CASE("GPU MoE == reference: DeepSeek-like k and expert counts, graph captur
   check_moe(rng, kMixes[0], 1024, 512, 32, 8, 1, true, false, true);   // V3-like top-8 + shared
   check_moe(rng, kMixes[0], 1024, 512, 32, 6, 3, true, true, true);    // V4-like top-6, clamp, w before down
   check_moe(rng, kMixes[1], 512, 512, 16, 16, 4, false, false, false); // k = 16
+}
+
+TEST_CASE("GPU MoE == reference: shared experts on a side stream (fork / join), eager and graph", "[moe][gpu]") {
+  Rng rng(507);
+  for (const Mix& mix : kMixes)
+    for (int64_t T : {1, 3, 4})
+      for (bool graph : {false, true}) check_moe(rng, mix, 512, 256, 8, 3, T, true, T == 3, graph, true);
+  check_moe(rng, kMixes[0], 1024, 512, 32, 8, 1, true, false, true, true);  // V3-like
+  check_moe(rng, kMixes[1], 512, 256, 8, 3, 2, false, false, true, true);   // no shared experts: nothing forked
 }
 
 TEST_CASE("GPU MoE grouped (prefill) path == reference: every mix, T = 1..40, forced and default", "[moe][gpu]") {

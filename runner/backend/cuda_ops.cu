@@ -106,7 +106,16 @@ __global__ void read_kernel(const uint4* p, size_t n, uint32_t* sink) {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t s, const CudaOptions& o) : stream_(s), opt_(o) {}
+  CudaOps(cudaStream_t s, const CudaOptions& o) : stream_(s), opt_(o) {
+    // The MoE's shared experts run on a second stream beside the routed ones (moe::SharedStream);
+    // without it (creation failed) they run in line, with the same bits.
+    if (cudaStreamCreateWithFlags(&side_.stream, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaEventCreateWithFlags(&side_.fork, cudaEventDisableTiming) != cudaSuccess ||
+        cudaEventCreateWithFlags(&side_.join, cudaEventDisableTiming) != cudaSuccess) {
+      cudaGetLastError();
+      side_.stream = nullptr;
+    }
+  }
   ~CudaOps() override {
     cudaStreamSynchronize(stream_);
     for (auto& kv : weights_) cudaFree(kv.second);
@@ -124,6 +133,10 @@ class CudaOps final : public Ops {
     cudaFreeHost(pinned_tok_);
     for (const StageEvents& e : pending_events_) free_events_.insert(free_events_.end(), {e.a, e.b});
     for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
+    if (side_.stream) cudaStreamSynchronize(side_.stream);
+    if (side_.fork) cudaEventDestroy(side_.fork);
+    if (side_.join) cudaEventDestroy(side_.join);
+    if (side_.stream) cudaStreamDestroy(side_.stream);
     cudaStreamDestroy(stream_);
   }
 
@@ -312,7 +325,7 @@ class CudaOps final : public Ops {
     p.weights = r.weights;
     const size_t wb = moe::workspace_size(p);
     DSK_TRY_ASSIGN(void* ws, workspace(wb));
-    return check(moe::launch(p, ws, wb, stream_), gate_exps.name);
+    return check(moe::launch(p, ws, wb, stream_, side_.stream ? &side_ : nullptr), gate_exps.name);
   }
 
   Result<void> ffn(const TensorRef& gate, const TensorRef& up, const TensorRef& down, const float* x, int64_t T,
@@ -819,6 +832,7 @@ class CudaOps final : public Ops {
 
   cudaStream_t stream_;
   CudaOptions opt_;
+  moe::SharedStream side_;
   // Decode graphs (see begin()).
   Mode mode_ = Mode::eager;
   uint64_t gen_ = 1;               // bumped whenever a buffer a graph could refer to is reallocated

@@ -313,7 +313,16 @@ inline size_t workspace_size(const FfnParams& p) {
 }
 
 // Routed (+ shared) experts, y = moe(x) for every token (see the header comment).
-inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+// A second stream for the shared experts (decode path): they run beside the routed experts, forked
+// after x is quantized and joined before the combine, by two caller-made events (no allocation in
+// the launcher; capturable: the fork and join become graph edges). Same kernels, same bits.
+struct SharedStream {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;  // cudaEventDisableTiming events
+};
+
+inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                     const SharedStream* side = nullptr) {
   using namespace cuda_detail;
   if (Status s = validate(p); !s.ok()) return s;
   if (Status s = check_shapes(p.gate, p.up, p.down, p.n_embd, p.n_ff); !s.ok()) return s;
@@ -348,6 +357,25 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
     float* u = reinterpret_cast<float*>(rws + rl.u);
     float* d = reinterpret_cast<float*>(rws + rl.d);
     const int64_t P = int64_t{Tc} * p.k;
+    // The shared experts on the side stream from here (x quantized for the routed experts first:
+    // the shared experts read it when their type matches, else quantize into their own region).
+    const bool fork = side && side->stream && p.n_ff_shared > 0;
+    float* s = nullptr;
+    if (fork) {
+      for (const Tensor* tw : {&p.gate, &p.up}) {
+        const void* xp = nullptr;
+        size_t xstr = 0;
+        DSK_RETURN_IF_ERROR(
+            x_in(activation_type(tw->type), x, xs, Tc, p.n_embd, ws, xl, p.flavor, done80, donek, xp, xstr, stream));
+      }
+      DSK_RETURN_IF_ERROR(Status::Cuda(cudaEventRecord(side->fork, stream), "moe: fork"));
+      DSK_RETURN_IF_ERROR(Status::Cuda(cudaStreamWaitEvent(side->stream, side->fork, 0), "moe: fork"));
+      s = reinterpret_cast<float*>(sws + sl.d);
+      DSK_RETURN_IF_ERROR(ffn_chunk(p.gate_shared, p.up_shared, p.down_shared, x, xs, Tc, p.n_embd, p.n_ff_shared,
+                                    p.shared_clamp, p.limit, p.flavor, ws, xl, sws, sl, done80, donek, s, p.n_embd,
+                                    side->stream));
+      DSK_RETURN_IF_ERROR(Status::Cuda(cudaEventRecord(side->join, side->stream), "moe: join"));
+    }
     // 2. gate and up of every pair
     for (int which = 0; which < 2; ++which) {
       const Tensor& tw = which ? p.up : p.gate;
@@ -395,9 +423,10 @@ inline Status launch(const Params& p, void* workspace, size_t workspace_bytes, c
     dp.M = p.n_embd;
     dp.K = p.n_ff;
     DSK_RETURN_IF_ERROR(gemv::launch_indexed(dp, stream));
-    // shared experts
-    float* s = nullptr;
-    if (p.n_ff_shared > 0) {
+    // shared experts (here when not on the side stream; joined before the combine when they are)
+    if (fork) {
+      DSK_RETURN_IF_ERROR(Status::Cuda(cudaStreamWaitEvent(stream, side->join, 0), "moe: join"));
+    } else if (p.n_ff_shared > 0) {
       s = reinterpret_cast<float*>(sws + sl.d);
       DSK_RETURN_IF_ERROR(ffn_chunk(p.gate_shared, p.up_shared, p.down_shared, x, xs, Tc, p.n_embd, p.n_ff_shared,
                                     p.shared_clamp, p.limit, p.flavor, ws, xl, sws, sl, done80, donek, s, p.n_embd,
