@@ -52,9 +52,24 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
     return ok();
   };
 
-  DSK_TRY(req("block_count", c.n_layer));
+  {
+    uint32_t n_block = 0;
+    DSK_TRY(req("block_count", n_block));
+    DSK_TRY(opt("nextn_predict_layers", c.n_nextn));
+    if (c.n_nextn >= n_block)
+      return md.key_error(key("nextn_predict_layers"), "is " + std::to_string(c.n_nextn) +
+                                                         ", must be less than block_count " + std::to_string(n_block));
+    c.n_layer = n_block - c.n_nextn;
+  }
   DSK_TRY(req("embedding_length", c.n_embd));
-  DSK_TRY(req("vocab_size", c.n_vocab));
+  {
+    DSK_TRY_ASSIGN(const bool have, opt("vocab_size", c.n_vocab));
+    if (have && c.n_vocab == 0) return md.key_error(key("vocab_size"), "is 0, must be positive");
+    if (!have) {  // llama.cpp's converter may not write it: the tokenizer's size, else token_embd's rows
+      DSK_TRY_ASSIGN(auto toks, md.get_array_optional("tokenizer.ggml.tokens"));
+      if (toks) c.n_vocab = static_cast<uint32_t>(toks->size());
+    }
+  }
   DSK_TRY(opt("context_length", c.n_ctx_train));
   DSK_TRY(req("attention.head_count", c.n_head));
   DSK_TRY(opt("attention.head_count_kv", c.n_head_kv));
@@ -90,7 +105,15 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
   DSK_TRY(opt("expert_shared_count", c.n_expert_shared));
   DSK_TRY(opt("hash_layer_count", c.n_hash_layer));
   if (c.n_hash_layer > c.n_layer)
-    return md.key_error(key("hash_layer_count"), "is " + std::to_string(c.n_hash_layer) + ", more than block_count");
+    return md.key_error(key("hash_layer_count"), "is " + std::to_string(c.n_hash_layer) + ", more than the " +
+                                                    std::to_string(c.n_layer) + " main layers");
+  {
+    // llama.cpp writes its gating enum (its sqrt-softplus value); the known others are not V4's routing.
+    DSK_TRY_ASSIGN(auto g, md.get_int_optional<uint32_t>(key("expert_gating_func")));
+    if (g && *g >= 1 && *g <= 3)
+      return md.key_error(key("expert_gating_func"),
+                          "is " + std::to_string(*g) + " (softmax / sigmoid): DeepSeek-V4 routes with sqrt(softplus)");
+  }
   DSK_TRY(opt("expert_group_count", c.n_expert_groups));
   DSK_TRY(opt("expert_group_used_count", c.n_group_used));
   if (c.n_expert_groups > 1) {
@@ -111,19 +134,20 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
     DSK_TRY_ASSIGN(std::vector<uint32_t> r, md.get_int_array<uint32_t>(key("attention.compress_ratios")));
     if (r.size() < c.n_layer)
       return md.key_error(key("attention.compress_ratios"),
-                          "has " + std::to_string(r.size()) + " entries, block_count is " + std::to_string(c.n_layer));
+                          "has " + std::to_string(r.size()) + " entries for " + std::to_string(c.n_layer) + " layers");
     r.resize(c.n_layer);
     for (size_t i = 0; i < r.size(); ++i)
-      if (r[i] != 0 && r[i] != 4 && r[i] != 128)
-        return md.key_error(key("attention.compress_ratios"), "entry " + std::to_string(i) + " is " +
-                                                                 std::to_string(r[i]) + ": supported are 0, 4 and 128");
+      if (r[i] > 65536)
+        return md.key_error(key("attention.compress_ratios"),
+                            "entry " + std::to_string(i) + " is " + std::to_string(r[i]) +
+                                ": supported are 0 (raw window), 4 (CSA) and 1 .. 65536 (HCA)");
     c.compress_ratio = std::move(r);
   }
   {
     DSK_TRY_ASSIGN(std::vector<double> f, md.get_float_array(key("swiglu_clamp_exp")));
     if (f.size() < c.n_layer)
       return md.key_error(key("swiglu_clamp_exp"),
-                          "has " + std::to_string(f.size()) + " entries, block_count is " + std::to_string(c.n_layer));
+                          "has " + std::to_string(f.size()) + " entries for " + std::to_string(c.n_layer) + " layers");
     for (uint32_t i = 0; i < c.n_layer; ++i) {
       if (!(f[i] > 0.0) || !std::isfinite(f[i]))
         return md.key_error(key("swiglu_clamp_exp"), "entry " + std::to_string(i) + " must be positive and finite");
@@ -174,6 +198,107 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md) {
   return c;
 }
 
+namespace {
+
+// One layer's tensors under `prefix` ("blk.N." or "mtp.0."), shapes from c, kind from ratio / hash.
+// The MTP block (mtp = true): exp_probs_b required, never tid2eid or compressors (spec §2.3).
+Result<void> load_layer(detail::TensorLoader& L, const Deepseek4Config& c, const std::string& prefix, Deepseek4Layer& l,
+                        bool mtp) {
+  using detail::Kind;
+  const int64_t E = c.n_embd, NV = c.n_vocab, H = c.n_head, D = c.head_dim, HC = c.hc_dim(), NC = c.n_hc_ctrl();
+  const int64_t Q = c.q_lora, G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+  auto name = [&](const std::string& what) { return prefix + what; };
+  auto need = [&](const std::string& what, std::vector<int64_t> ne, Kind kind) {
+    return L.need(name(what), std::move(ne), kind);
+  };
+  DSK_TRY_ASSIGN(l.hc_attn_fn, need("hc_attn_fn.weight", {HC, NC}, Kind::weight));
+  DSK_TRY_ASSIGN(l.hc_attn_scale, need("hc_attn_scale.weight", {3}, Kind::f32));
+  DSK_TRY_ASSIGN(l.hc_attn_base, need("hc_attn_base.weight", {NC}, Kind::f32));
+  DSK_TRY_ASSIGN(l.hc_ffn_fn, need("hc_ffn_fn.weight", {HC, NC}, Kind::weight));
+  DSK_TRY_ASSIGN(l.hc_ffn_scale, need("hc_ffn_scale.weight", {3}, Kind::f32));
+  DSK_TRY_ASSIGN(l.hc_ffn_base, need("hc_ffn_base.weight", {NC}, Kind::f32));
+  DSK_TRY_ASSIGN(l.attn_norm, need("attn_norm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(l.attn_q_a, need("attn_q_a.weight", {E, Q}, Kind::weight));
+  DSK_TRY_ASSIGN(l.attn_q_a_norm, need("attn_q_a_norm.weight", {Q}, Kind::f32));
+  DSK_TRY_ASSIGN(l.attn_q_b, need("attn_q_b.weight", {Q, H * D}, Kind::weight));
+  DSK_TRY_ASSIGN(l.attn_kv, need("attn_kv.weight", {E, D}, Kind::weight));
+  DSK_TRY_ASSIGN(l.attn_kv_a_norm, need("attn_kv_a_norm.weight", {D}, Kind::f32));
+  DSK_TRY_ASSIGN(l.attn_sinks, need("attn_sinks.weight", {H}, Kind::f32));
+  DSK_TRY_ASSIGN(l.attn_output_a, need("attn_output_a.weight", {H * D / G, G * OL}, Kind::weight));
+  DSK_TRY_ASSIGN(l.attn_output_b, need("attn_output_b.weight", {G * OL, E}, Kind::weight));
+  const std::string comp[] = {"attn_compressor_ape.weight", "attn_compressor_kv.weight", "attn_compressor_gate.weight",
+                              "attn_compressor_norm.weight"};
+  const std::string idx[] = {"indexer.attn_q_b.weight",        "indexer.proj.weight",
+                             "indexer_compressor_ape.weight",  "indexer_compressor_kv.weight",
+                             "indexer_compressor_gate.weight", "indexer_compressor_norm.weight"};
+  if (l.compress_ratio != 0) {
+    const int64_t cw = (l.compress_ratio == 4 ? 2 : 1) * D, ratio = l.compress_ratio;
+    DSK_TRY_ASSIGN(l.attn_compressor_ape, need(comp[0], {cw, ratio}, Kind::rows));
+    DSK_TRY_ASSIGN(l.attn_compressor_kv, need(comp[1], {E, cw}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_compressor_gate, need(comp[2], {E, cw}, Kind::weight));
+    DSK_TRY_ASSIGN(l.attn_compressor_norm, need(comp[3], {D}, Kind::f32));
+  } else {
+    const char* why = mtp ? "the MTP block has no compressor" : "the layer's compress ratio is 0";
+    for (const std::string& n : comp) DSK_TRY(L.must_not_have(name(n), why));
+  }
+  if (l.compress_ratio == 4) {
+    const int64_t IH = c.n_indexer_head, ID = c.indexer_head_dim, iw = 2 * ID;
+    DSK_TRY_ASSIGN(l.indexer_q_b, need(idx[0], {Q, IH * ID}, Kind::weight));
+    DSK_TRY_ASSIGN(l.indexer_proj, need(idx[1], {E, IH}, Kind::weight));
+    DSK_TRY_ASSIGN(l.indexer_compressor_ape, need(idx[2], {iw, 4}, Kind::rows));
+    DSK_TRY_ASSIGN(l.indexer_compressor_kv, need(idx[3], {E, iw}, Kind::weight));
+    DSK_TRY_ASSIGN(l.indexer_compressor_gate, need(idx[4], {E, iw}, Kind::weight));
+    DSK_TRY_ASSIGN(l.indexer_compressor_norm, need(idx[5], {ID}, Kind::f32));
+  } else {
+    for (const std::string& n : idx) DSK_TRY(L.must_not_have(name(n), "only ratio-4 (CSA) layers have an indexer"));
+  }
+  DSK_TRY_ASSIGN(l.ffn_norm, need("ffn_norm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(l.ffn_gate_inp, need("ffn_gate_inp.weight", {E, NE}, Kind::weight));
+  if (mtp) {
+    DSK_TRY_ASSIGN(l.exp_probs_b, need("exp_probs_b.bias", {NE}, Kind::f32));
+  } else {
+    DSK_TRY_ASSIGN(l.exp_probs_b, L.maybe(name("exp_probs_b.bias"), {NE}, Kind::f32));
+  }
+  DSK_TRY_ASSIGN(l.ffn_gate_exps, need("ffn_gate_exps.weight", {E, FF, NE}, Kind::weight));
+  DSK_TRY_ASSIGN(l.ffn_up_exps, need("ffn_up_exps.weight", {E, FF, NE}, Kind::weight));
+  if (l.ffn_up_exps.type != l.ffn_gate_exps.type)
+    return L.err(l.ffn_up_exps.name, "type " + std::string(ggml_type_name(l.ffn_up_exps.type)) +
+                                         " differs from ffn_gate_exps' " + std::string(ggml_type_name(l.ffn_gate_exps.type)));
+  DSK_TRY_ASSIGN(l.ffn_down_exps, need("ffn_down_exps.weight", {FF, E, NE}, Kind::weight));
+  if (c.n_expert_shared > 0) {
+    const int64_t FS = FF * c.n_expert_shared;
+    DSK_TRY_ASSIGN(l.ffn_gate_shexp, need("ffn_gate_shexp.weight", {E, FS}, Kind::weight));
+    DSK_TRY_ASSIGN(l.ffn_up_shexp, need("ffn_up_shexp.weight", {E, FS}, Kind::weight));
+    DSK_TRY_ASSIGN(l.ffn_down_shexp, need("ffn_down_shexp.weight", {FS, E}, Kind::weight));
+  }
+  if (l.hash) {
+    DSK_TRY_ASSIGN(l.ffn_gate_tid2eid, need("ffn_gate_tid2eid.weight", {c.n_expert_used, NV}, Kind::i32));
+  } else {
+    DSK_TRY(L.must_not_have(name("ffn_gate_tid2eid.weight"),
+                            mtp ? "the MTP block routes by score" : "the layer is not a hash layer (hash_layer_count)"));
+  }
+  return ok();
+}
+
+Result<Deepseek4Mtp> load_mtp(detail::TensorLoader& L, const Deepseek4Config& c) {
+  using detail::Kind;
+  Deepseek4Mtp m;
+  const int64_t E = c.n_embd;
+  DSK_TRY_ASSIGN(m.e_proj, L.need("mtp.0.e_proj.weight", {E, E}, Kind::weight));
+  DSK_TRY_ASSIGN(m.h_proj, L.need("mtp.0.h_proj.weight", {E, E}, Kind::weight));
+  DSK_TRY_ASSIGN(m.enorm, L.need("mtp.0.enorm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(m.hnorm, L.need("mtp.0.hnorm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(m.norm, L.need("mtp.0.norm.weight", {E}, Kind::f32));
+  DSK_TRY_ASSIGN(m.hc_head_fn, L.need("mtp.0.hc_head_fn.weight", {c.hc_dim(), c.n_hc}, Kind::weight));
+  DSK_TRY_ASSIGN(m.hc_head_scale, L.need("mtp.0.hc_head_scale.weight", {1}, Kind::f32));
+  DSK_TRY_ASSIGN(m.hc_head_base, L.need("mtp.0.hc_head_base.weight", {c.n_hc}, Kind::f32));
+  m.block.index = c.n_layer;
+  DSK_TRY(load_layer(L, c, "mtp.0.", m.block, true));
+  return m;
+}
+
+}  // namespace
+
 Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader) {
   using detail::blk;
   using detail::Kind;
@@ -183,10 +308,14 @@ Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader) {
     if (!cfg) return std::move(cfg).error();
     m.config = std::move(cfg).value();
   }
-  const Deepseek4Config& c = m.config;
+  Deepseek4Config& c = m.config;
   detail::TensorLoader L(reader);
-  const int64_t E = c.n_embd, NV = c.n_vocab, H = c.n_head, D = c.head_dim, HC = c.hc_dim(), NC = c.n_hc_ctrl();
-  const int64_t Q = c.q_lora, G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+  if (c.n_vocab == 0) {  // no vocab_size key and no tokenizer: token_embd's rows
+    const gguf::Tensor* t = reader.find_tensor("token_embd.weight");
+    if (!t) return Error(reader.name() + ": tensor 'token_embd.weight' not found");
+    c.n_vocab = static_cast<uint32_t>(t->ne[1]);
+  }
+  const int64_t E = c.n_embd, NV = c.n_vocab, HC = c.hc_dim();
   DSK_TRY_ASSIGN(m.token_embd, L.need("token_embd.weight", {E, NV}, Kind::rows));
   DSK_TRY_ASSIGN(m.output_hc_fn, L.need("output_hc_fn.weight", {HC, c.n_hc}, Kind::weight));
   DSK_TRY_ASSIGN(m.output_hc_scale, L.need("output_hc_scale.weight", {1}, Kind::f32));
@@ -200,72 +329,28 @@ Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader) {
     l.index = il;
     l.compress_ratio = c.compress_ratio[il];
     l.hash = c.is_hash_layer(il);
-    auto need = [&](const char* what, std::vector<int64_t> ne, Kind kind) { return L.need(blk(il, what), std::move(ne), kind); };
-    DSK_TRY_ASSIGN(l.hc_attn_fn, need("hc_attn_fn.weight", {HC, NC}, Kind::weight));
-    DSK_TRY_ASSIGN(l.hc_attn_scale, need("hc_attn_scale.weight", {3}, Kind::f32));
-    DSK_TRY_ASSIGN(l.hc_attn_base, need("hc_attn_base.weight", {NC}, Kind::f32));
-    DSK_TRY_ASSIGN(l.hc_ffn_fn, need("hc_ffn_fn.weight", {HC, NC}, Kind::weight));
-    DSK_TRY_ASSIGN(l.hc_ffn_scale, need("hc_ffn_scale.weight", {3}, Kind::f32));
-    DSK_TRY_ASSIGN(l.hc_ffn_base, need("hc_ffn_base.weight", {NC}, Kind::f32));
-    DSK_TRY_ASSIGN(l.attn_norm, need("attn_norm.weight", {E}, Kind::f32));
-    DSK_TRY_ASSIGN(l.attn_q_a, need("attn_q_a.weight", {E, Q}, Kind::weight));
-    DSK_TRY_ASSIGN(l.attn_q_a_norm, need("attn_q_a_norm.weight", {Q}, Kind::f32));
-    DSK_TRY_ASSIGN(l.attn_q_b, need("attn_q_b.weight", {Q, H * D}, Kind::weight));
-    DSK_TRY_ASSIGN(l.attn_kv, need("attn_kv.weight", {E, D}, Kind::weight));
-    DSK_TRY_ASSIGN(l.attn_kv_a_norm, need("attn_kv_a_norm.weight", {D}, Kind::f32));
-    DSK_TRY_ASSIGN(l.attn_sinks, need("attn_sinks.weight", {H}, Kind::f32));
-    DSK_TRY_ASSIGN(l.attn_output_a, need("attn_output_a.weight", {H * D / G, G * OL}, Kind::weight));
-    DSK_TRY_ASSIGN(l.attn_output_b, need("attn_output_b.weight", {G * OL, E}, Kind::weight));
-    const std::string comp[] = {"attn_compressor_ape.weight", "attn_compressor_kv.weight", "attn_compressor_gate.weight",
-                                "attn_compressor_norm.weight"};
-    const std::string idx[] = {"indexer.attn_q_b.weight",        "indexer.proj.weight",
-                               "indexer_compressor_ape.weight",  "indexer_compressor_kv.weight",
-                               "indexer_compressor_gate.weight", "indexer_compressor_norm.weight"};
-    if (l.compress_ratio != 0) {
-      const int64_t cw = (l.compress_ratio == 4 ? 2 : 1) * D, ratio = l.compress_ratio;
-      DSK_TRY_ASSIGN(l.attn_compressor_ape, need(comp[0].c_str(), {cw, ratio}, Kind::rows));
-      DSK_TRY_ASSIGN(l.attn_compressor_kv, need(comp[1].c_str(), {E, cw}, Kind::weight));
-      DSK_TRY_ASSIGN(l.attn_compressor_gate, need(comp[2].c_str(), {E, cw}, Kind::weight));
-      DSK_TRY_ASSIGN(l.attn_compressor_norm, need(comp[3].c_str(), {D}, Kind::f32));
-    } else {
-      for (const std::string& n : comp) DSK_TRY(L.must_not_have(blk(il, n.c_str()), "the layer's compress ratio is 0"));
-    }
-    if (l.compress_ratio == 4) {
-      const int64_t IH = c.n_indexer_head, ID = c.indexer_head_dim, iw = 2 * ID;
-      DSK_TRY_ASSIGN(l.indexer_q_b, need(idx[0].c_str(), {Q, IH * ID}, Kind::weight));
-      DSK_TRY_ASSIGN(l.indexer_proj, need(idx[1].c_str(), {E, IH}, Kind::weight));
-      DSK_TRY_ASSIGN(l.indexer_compressor_ape, need(idx[2].c_str(), {iw, 4}, Kind::rows));
-      DSK_TRY_ASSIGN(l.indexer_compressor_kv, need(idx[3].c_str(), {E, iw}, Kind::weight));
-      DSK_TRY_ASSIGN(l.indexer_compressor_gate, need(idx[4].c_str(), {E, iw}, Kind::weight));
-      DSK_TRY_ASSIGN(l.indexer_compressor_norm, need(idx[5].c_str(), {ID}, Kind::f32));
-    } else {
-      for (const std::string& n : idx)
-        DSK_TRY(L.must_not_have(blk(il, n.c_str()), "only ratio-4 layers have an indexer"));
-    }
-    DSK_TRY_ASSIGN(l.ffn_norm, need("ffn_norm.weight", {E}, Kind::f32));
-    DSK_TRY_ASSIGN(l.ffn_gate_inp, need("ffn_gate_inp.weight", {E, NE}, Kind::weight));
-    DSK_TRY_ASSIGN(l.exp_probs_b, L.maybe(blk(il, "exp_probs_b.bias"), {NE}, Kind::f32));
-    DSK_TRY_ASSIGN(l.ffn_gate_exps, need("ffn_gate_exps.weight", {E, FF, NE}, Kind::weight));
-    DSK_TRY_ASSIGN(l.ffn_up_exps, need("ffn_up_exps.weight", {E, FF, NE}, Kind::weight));
-    if (l.ffn_up_exps.type != l.ffn_gate_exps.type)
-      return L.err(l.ffn_up_exps.name, "type " + std::string(ggml_type_name(l.ffn_up_exps.type)) +
-                                           " differs from ffn_gate_exps' " + std::string(ggml_type_name(l.ffn_gate_exps.type)));
-    DSK_TRY_ASSIGN(l.ffn_down_exps, need("ffn_down_exps.weight", {FF, E, NE}, Kind::weight));
-    if (c.n_expert_shared > 0) {
-      const int64_t FS = FF * c.n_expert_shared;
-      DSK_TRY_ASSIGN(l.ffn_gate_shexp, need("ffn_gate_shexp.weight", {E, FS}, Kind::weight));
-      DSK_TRY_ASSIGN(l.ffn_up_shexp, need("ffn_up_shexp.weight", {E, FS}, Kind::weight));
-      DSK_TRY_ASSIGN(l.ffn_down_shexp, need("ffn_down_shexp.weight", {FS, E}, Kind::weight));
-    }
-    if (l.hash) {
-      DSK_TRY_ASSIGN(l.ffn_gate_tid2eid, need("ffn_gate_tid2eid.weight", {c.n_expert_used, NV}, Kind::i32));
-    } else {
-      DSK_TRY(L.must_not_have(blk(il, "ffn_gate_tid2eid.weight"), "the layer is not a hash layer (hash_layer_count)"));
-    }
+    DSK_TRY(load_layer(L, c, "blk." + std::to_string(il) + ".", l, false));
   }
-  for (const gguf::Tensor& t : reader.tensors())
-    if (!L.used_.count(t.name)) m.unused.push_back(t.name);
+  if (reader.find_tensor("mtp.0.e_proj.weight")) {
+    DSK_TRY_ASSIGN(m.mtp, load_mtp(L, c));
+  }
+  for (const gguf::Tensor& t : reader.tensors()) {
+    if (L.used_.count(t.name)) continue;
+    const auto b = detail::block_of(t.name);
+    if (b && *b >= c.n_layer) {  // llama.cpp's layout: the MTP block(s) after the main layers
+      m.nextn.push_back(L.view(t));
+      continue;
+    }
+    m.unused.push_back(t.name);
+  }
   return m;
+}
+
+Result<Deepseek4Mtp> load_deepseek4_mtp(const gguf::Reader& reader, const Deepseek4Config& config) {
+  detail::TensorLoader L(reader);
+  if (!reader.find_tensor("mtp.0.e_proj.weight"))
+    return Error(reader.name() + ": no MTP block (tensor 'mtp.0.e_proj.weight' not found)");
+  return load_mtp(L, config);
 }
 
 void set_deepseek4_metadata(gguf::Metadata& md, const Deepseek4Config& c) {
@@ -273,7 +358,8 @@ void set_deepseek4_metadata(gguf::Metadata& md, const Deepseek4Config& c) {
   auto u32 = [&](std::string_view k, uint32_t v) { md.set(key(k), Value::scalar(v)); };
   auto f32 = [&](std::string_view k, float v) { md.set(key(k), Value::scalar(v)); };
   md.set("general.architecture", Value::string(std::string(kArch)));
-  u32("block_count", c.n_layer);
+  u32("block_count", c.n_layer + c.n_nextn);
+  if (c.n_nextn) u32("nextn_predict_layers", c.n_nextn);
   u32("embedding_length", c.n_embd);
   u32("vocab_size", c.n_vocab);
   if (c.n_ctx_train) u32("context_length", c.n_ctx_train);

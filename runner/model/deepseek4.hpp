@@ -23,9 +23,11 @@ namespace dsk::model {
 
 struct Deepseek4Config {
   // --- as in the file (deepseek4.* keys) ------------------------------------------------------------
-  uint32_t n_layer = 0;           // block_count (main layers; the MTP block lives in its own file)
+  uint32_t n_layer = 0;           // main layers: block_count - nextn_predict_layers (llama.cpp's layout
+                                  // counts its MTP block in block_count; ds4's MTP lives in its own file)
+  uint32_t n_nextn = 0;           // nextn_predict_layers (llama.cpp's layout): blocks n_layer.. are MTP
   uint32_t n_embd = 0;            // embedding_length
-  uint32_t n_vocab = 0;           // vocab_size
+  uint32_t n_vocab = 0;           // vocab_size (absent: tokenizer.ggml.tokens' length, else token_embd's rows)
   uint32_t n_ctx_train = 0;       // context_length (optional, informational)
   uint32_t n_head = 0;            // attention.head_count (query heads)
   uint32_t n_head_kv = 1;         // attention.head_count_kv (one shared KV head)
@@ -49,7 +51,9 @@ struct Deepseek4Config {
   uint32_t sinkhorn_iters = 0;    // hyper_connection.sinkhorn_iterations
   float hc_eps = 1e-6f;           // hyper_connection.epsilon
   float rms_eps = 1e-6f;          // attention.layer_norm_rms_epsilon (every RMSNorm)
-  std::vector<uint32_t> compress_ratio;  // attention.compress_ratios, first n_layer entries: 0, 4 or 128
+  std::vector<uint32_t> compress_ratio;  // attention.compress_ratios, first n_layer entries: 0 (raw window
+                                         // only), 4 (CSA: overlapping compressor + indexer) or any other
+                                         // ratio 1..65536 (HCA: compressor, no indexer; ds4: 128)
   std::vector<float> swiglu_clamp;       // swiglu_clamp_exp, first n_layer entries (> 0)
   float rope_freq_base = 10000.0f;           // rope.freq_base (uncompressed layers, MTP)
   float compress_rope_freq_base = 10000.0f;  // attention.compress_rope_freq_base (compressed layers)
@@ -65,13 +69,13 @@ struct Deepseek4Config {
   uint32_t n_hc_ctrl() const { return 2 * n_hc + n_hc * n_hc; }           // pre, post, comb values
   bool is_hash_layer(uint32_t il) const { return il < n_hash_layer; }
   bool is_csa(uint32_t il) const { return compress_ratio[il] == 4; }      // compressed + indexer
-  bool is_hca(uint32_t il) const { return compress_ratio[il] == 128; }    // compressed, no indexer
+  bool is_hca(uint32_t il) const { return compress_ratio[il] != 0 && compress_ratio[il] != 4; }  // no indexer
 };
 
 // One layer's tensors (ggml order; spec §2.2). Absent ones have data == nullptr.
 struct Deepseek4Layer {
   uint32_t index = 0;
-  uint32_t compress_ratio = 0;  // 0, 4 (CSA: compressor + indexer) or 128 (HCA: compressor)
+  uint32_t compress_ratio = 0;  // 0, 4 (CSA: compressor + indexer) or another ratio (HCA: compressor)
   bool hash = false;            // experts from tid2eid
   // hyper-connections around attention and the FFN: fn [hc_dim, n_hc_ctrl], scale F32 [3], base F32 [n_hc_ctrl]
   TensorRef hc_attn_fn, hc_attn_scale, hc_attn_base;
@@ -109,6 +113,18 @@ struct Deepseek4Layer {
   TensorRef ffn_gate_tid2eid;              // I32 [n_expert_used, n_vocab] (hash layers)
 };
 
+// ds4's MTP block (spec §2.3): `mtp.0.*` tensors, in the MTP GGUF ds4 publishes or in the main file.
+// Loaded and checked, not used yet (no speculative decoding).
+struct Deepseek4Mtp {
+  TensorRef e_proj, h_proj;             // [n_embd, n_embd]
+  TensorRef enorm, hnorm, norm;         // F32 [n_embd]
+  TensorRef hc_head_fn;                 // [hc_dim, n_hc]
+  TensorRef hc_head_scale;              // F32 [1]
+  TensorRef hc_head_base;               // F32 [n_hc]
+  Deepseek4Layer block;                 // a raw-window layer (ratio 0, no tid2eid, exp_probs_b required)
+  bool present() const { return e_proj.present(); }
+};
+
 struct Deepseek4Model {
   Deepseek4Config config;
   TensorRef token_embd;       // [n_embd, n_vocab] (rows looked up)
@@ -118,6 +134,8 @@ struct Deepseek4Model {
   TensorRef output_norm;      // F32 [n_embd]
   TensorRef output;           // [n_embd, n_vocab] (not tied to the embedding)
   std::vector<Deepseek4Layer> layers;
+  Deepseek4Mtp mtp;                 // ds4's mtp.0.* (when the file has them)
+  std::vector<TensorRef> nextn;     // llama.cpp's layout: blocks >= n_layer (its MTP), by name, unchecked
   std::vector<std::string> unused;  // tensors of the file nothing above uses (not an error)
 };
 
@@ -126,6 +144,9 @@ Result<Deepseek4Config> deepseek4_config(const gguf::Metadata& md);
 
 // Config + tensors (ds4's layout), every shape and type checked: one Error naming the tensor.
 Result<Deepseek4Model> load_deepseek4(const gguf::Reader& reader);
+
+// ds4's separate MTP GGUF (spec §2.3): its mtp.0.* tensors checked against the main model's config.
+Result<Deepseek4Mtp> load_deepseek4_mtp(const gguf::Reader& reader, const Deepseek4Config& config);
 
 // Writes the deepseek4.* keys (and general.architecture) of `c`, as ds4's files carry them (tools,
 // tests). n_ctx_train, n_expert_groups / n_group_used are written only when nonzero.

@@ -120,12 +120,22 @@ TEST_CASE("deepseek4: invalid or missing keys are named", "[model][deepseek4]") 
     md.set("deepseek4.expert_used_count", gguf::Value::scalar(uint32_t{17}));
     CHECK_HAS(error_of(md), "expert_used_count");
   }
-  SECTION("a compress ratio dsk does not know") {
+  SECTION("a compress ratio beyond the compressor's") {
     auto md = flash_md();
     std::vector<uint32_t> r(43, 4);
-    r[7] = 16;
+    r[7] = 70000;
     md.set("deepseek4.attention.compress_ratios", gguf::Value::array(r));
-    CHECK_HAS(error_of(md), "entry 7 is 16");
+    CHECK_HAS(error_of(md), "entry 7 is 70000");
+  }
+  SECTION("nextn_predict_layers leaving no main layer") {
+    auto md = flash_md();
+    md.set("deepseek4.nextn_predict_layers", gguf::Value::scalar(uint32_t{43}));
+    CHECK_HAS(error_of(md), "must be less than block_count");
+  }
+  SECTION("a gating function that is not V4's") {
+    auto md = flash_md();
+    md.set("deepseek4.expert_gating_func", gguf::Value::scalar(uint32_t{2}));
+    CHECK_HAS(error_of(md), "sqrt(softplus)");
   }
   SECTION("short per-layer arrays") {
     auto md = flash_md();
@@ -340,11 +350,108 @@ TEST_CASE("deepseek4: bad tensors are named", "[model][deepseek4]") {
   SECTION("an indexer on an HCA layer") {
     File f = tiny_v4_file(c);
     f.items.push_back(tensor("blk.3.indexer.proj.weight", GgmlType::F16, {256, 2}));
-    CHECK_HAS(load(f), "only ratio-4 layers have an indexer");
+    CHECK_HAS(load(f), "only ratio-4 (CSA) layers have an indexer");
   }
   SECTION("tid2eid on a layer past hash_layer_count") {
     File f = tiny_v4_file(c);
     f.items.push_back(tensor("blk.1.ffn_gate_tid2eid.weight", GgmlType::I32, {2, 300}));
     CHECK_HAS(load(f), "not a hash layer");
+  }
+}
+
+TEST_CASE("deepseek4: other ratios, llama.cpp's keys, the MTP block", "[model][deepseek4]") {
+  SECTION("HCA ratio 16 (the transformers oracle's) and ratio 1") {
+    Deepseek4Config c = tiny_v4();
+    c.compress_ratio = {0, 1, 4, 16};
+    Deepseek4Model m;
+    REQUIRE(load(tiny_v4_file(c), &m).empty());
+    CHECK(m.config.is_hca(3));
+    CHECK(m.config.is_hca(1));
+    CHECK(m.layers[3].attn_compressor_ape.ne[1] == 16);
+    CHECK(m.layers[1].attn_compressor_ape.ne[1] == 1);
+    CHECK(!m.layers[3].indexer_q_b.present());
+  }
+  SECTION("no vocab_size key: the tokenizer's size, else token_embd's rows") {
+    File f = tiny_v4_file(tiny_v4());
+    f.md.erase("deepseek4.vocab_size");
+    Deepseek4Model m;
+    REQUIRE(load(f, &m).empty());
+    CHECK(m.config.n_vocab == 300);
+    const auto r = deepseek4_config(f.md);
+    REQUIRE(r);
+    CHECK(r.value().n_vocab == 0);
+  }
+  SECTION("llama.cpp's layout: block_count counts the MTP block (nextn_predict_layers), extra keys") {
+    Deepseek4Config c = tiny_v4();
+    c.compress_ratio.push_back(0);  // llama.cpp's arrays cover every block
+    c.swiglu_clamp.push_back(10.0f);
+    File f = tiny_v4_file(c);
+    f.md.set("deepseek4.block_count", gguf::Value::scalar(uint32_t{5}));
+    f.md.set("deepseek4.nextn_predict_layers", gguf::Value::scalar(uint32_t{1}));
+    f.md.set("deepseek4.swiglu_clamp_shexp", gguf::Value::array(std::vector<float>(5, 10.0f)));
+    f.md.set("deepseek4.expert_gating_func", gguf::Value::scalar(uint32_t{4}));
+    f.items.push_back(tensor("blk.4.nextn.eh_proj.weight", GgmlType::F16, {512, 256}));
+    f.items.push_back(tensor("blk.4.attn_norm.weight", GgmlType::F32, {256}));
+    Deepseek4Model m;
+    REQUIRE(load(f, &m).empty());
+    CHECK(m.config.n_layer == 4);
+    CHECK(m.config.n_nextn == 1);
+    CHECK(m.layers.size() == 4);
+    CHECK(m.nextn.size() == 2);
+    CHECK(m.unused.empty());
+  }
+  SECTION("ds4's mtp.0.* block loads and is checked") {
+    const Deepseek4Config c = tiny_v4();
+    File f = tiny_v4_file(c);
+    const uint64_t E = c.n_embd, HC = c.hc_dim(), NC = c.n_hc_ctrl(), H = c.n_head, D = c.head_dim, Q = c.q_lora;
+    const uint64_t G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+    auto add = [&](const std::string& n, GgmlType t, std::vector<uint64_t> ne) {
+      f.items.push_back(tensor("mtp.0." + n, t, std::move(ne)));
+    };
+    const GgmlType F32 = GgmlType::F32, F16 = GgmlType::F16, Q8 = GgmlType::Q8_0;
+    add("e_proj.weight", Q8, {E, E});
+    add("h_proj.weight", Q8, {E, E});
+    add("enorm.weight", F32, {E});
+    add("hnorm.weight", F32, {E});
+    add("norm.weight", F32, {E});
+    add("hc_head_fn.weight", F32, {HC, c.n_hc});
+    add("hc_head_scale.weight", F32, {1});
+    add("hc_head_base.weight", F32, {c.n_hc});
+    for (const char* s : {"hc_attn_", "hc_ffn_"}) {
+      add(std::string(s) + "fn.weight", F16, {HC, NC});
+      add(std::string(s) + "scale.weight", F32, {3});
+      add(std::string(s) + "base.weight", F32, {NC});
+    }
+    add("attn_norm.weight", F32, {E});
+    add("attn_q_a.weight", Q8, {E, Q});
+    add("attn_q_a_norm.weight", F32, {Q});
+    add("attn_q_b.weight", Q8, {Q, H * D});
+    add("attn_kv.weight", Q8, {E, D});
+    add("attn_kv_a_norm.weight", F32, {D});
+    add("attn_sinks.weight", F32, {H});
+    add("attn_output_a.weight", Q8, {H * D / G, G * OL});
+    add("attn_output_b.weight", Q8, {G * OL, E});
+    add("ffn_norm.weight", F32, {E});
+    add("ffn_gate_inp.weight", F32, {E, NE});
+    add("ffn_gate_exps.weight", GgmlType::Q4_K, {E, FF, NE});
+    add("ffn_up_exps.weight", GgmlType::Q4_K, {E, FF, NE});
+    add("ffn_down_exps.weight", GgmlType::Q4_K, {FF, E, NE});
+    add("ffn_gate_shexp.weight", Q8, {E, FF});
+    add("ffn_up_shexp.weight", Q8, {E, FF});
+    add("ffn_down_shexp.weight", Q8, {FF, E});
+    SECTION("complete") {
+      add("exp_probs_b.bias", F32, {NE});
+      Deepseek4Model m;
+      REQUIRE(load(f, &m).empty());
+      CHECK(m.mtp.present());
+      CHECK(m.mtp.block.exp_probs_b.present());
+      CHECK(m.mtp.hc_head_fn.type == GgmlType::F32);
+      CHECK(m.unused.empty());
+    }
+    SECTION("exp_probs_b is required in the MTP block") {
+      const std::string e = load(f);
+      CHECK_HAS(e, "mtp.0.exp_probs_b.bias");
+      CHECK_HAS(e, "not found");
+    }
   }
 }
