@@ -215,6 +215,42 @@ class CudaOps final : public Ops {
     return check(norm::launch(p, stream_), "add");
   }
 
+  Result<void> matmul_pair(const TensorRef& w1, float* y1, int64_t y1_stride, const TensorRef& w2, float* y2,
+                           int64_t y2_stride, const float* x, int64_t x_stride, int64_t T) override {
+    if (!side_.stream || w1.ne[0] != w2.ne[0] || w1.ne[2] != 1 || w2.ne[2] != 1 || T == 0)
+      return Ops::matmul_pair(w1, y1, y1_stride, w2, y2, y2_stride, x, x_stride, T);
+    const bool skip1 = replay_skip("matmul_pair", x, y1, T), skip2 = replay_skip("matmul_pair", y2, nullptr, 0);
+    if (skip1 || skip2) return {};
+    Stage stage(this, "matmul");
+    DSK_TRY(pending());
+    const int64_t K = w1.ne[0];
+    DSK_TRY_ASSIGN(const uint8_t* wd1, weight(w1));
+    DSK_TRY_ASSIGN(const uint8_t* wd2, weight(w2));
+    // x quantized once per activation type (both before the fork), then W2 on the side stream.
+    const GgmlType a1 = gemv::activation_type(w1.type), a2 = gemv::activation_type(w2.type);
+    const size_t b1 = a1 == GgmlType::F32 ? 0 : (static_cast<size_t>(T) * gemv::activation_row_bytes(a1, K) + 255) / 256 * 256;
+    const size_t b2 = a2 == GgmlType::F32 || a2 == a1 ? 0 : static_cast<size_t>(T) * gemv::activation_row_bytes(a2, K);
+    DSK_TRY_ASSIGN(void* q, workspace(b1 + b2));
+    const void *r1 = nullptr, *r2 = nullptr;
+    size_t s1 = 0, s2 = 0;
+    DSK_TRY(check(gemv::activation_rows(a1, x, x_stride, q, K, static_cast<int>(T), quant::Q8Flavor::ggml_ref, stream_, r1, s1),
+                  w1.name));
+    if (a2 == a1) {
+      r2 = r1;
+      s2 = s1;
+    } else {
+      DSK_TRY(check(gemv::activation_rows(a2, x, x_stride, static_cast<uint8_t*>(q) + b1, K, static_cast<int>(T),
+                                          quant::Q8Flavor::ggml_ref, stream_, r2, s2),
+                    w2.name));
+    }
+    DSK_TRY(check_cuda(cudaEventRecord(side_.fork, stream_), "matmul_pair fork"));
+    DSK_TRY(check_cuda(cudaStreamWaitEvent(side_.stream, side_.fork, 0), "matmul_pair fork"));
+    DSK_TRY(check(gemm::launch_dense(w2.type, wd2, w2.nb1, r2, s2, T, w2.ne[1], K, y2, y2_stride, side_.stream), w2.name));
+    DSK_TRY(check_cuda(cudaEventRecord(side_.join, side_.stream), "matmul_pair join"));
+    DSK_TRY(check(gemm::launch_dense(w1.type, wd1, w1.nb1, r1, s1, T, w1.ne[1], K, y1, y1_stride, stream_), w1.name));
+    return check_cuda(cudaStreamWaitEvent(stream_, side_.join, 0), "matmul_pair join");
+  }
+
   Result<void> add_rms_norm(const float* a, const float* b, int64_t T, int64_t n, const TensorRef* w, float eps,
                             float* s, float* h) override {
     if (replay_skip("add_rms_norm", b, h, T)) return {};

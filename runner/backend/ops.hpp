@@ -203,6 +203,14 @@ class Ops {
   // activations quantized per token to the weight's activation type.
   virtual Result<void> matmul(const TensorRef& w, int64_t mat, const float* x, int64_t x_stride, int64_t T,
                               float* y, int64_t y_stride) = 0;
+  // Two products of the same rows: y1 = W1 x, y2 = W2 x (2-D weights, the same K). The CUDA backend
+  // quantizes x once when the activation types match and runs the two side by side; the bits are
+  // those of two matmul calls.
+  virtual Result<void> matmul_pair(const TensorRef& w1, float* y1, int64_t y1_stride, const TensorRef& w2, float* y2,
+                                   int64_t y2_stride, const float* x, int64_t x_stride, int64_t T) {
+    DSK_TRY(matmul(w1, 0, x, x_stride, T, y1, y1_stride));
+    return matmul(w2, 0, x, x_stride, T, y2, y2_stride);
+  }
   // Builds the cos/sin table of positions 0 .. n_pos - 1 (dsk::rope::make_table, once).
   virtual Result<void> init_rope(const rope::YarnConfig& c, int64_t n_pos) = 0;
   // In-place RoPE (interleaved pairs) of T rows at the step's positions.

@@ -44,17 +44,16 @@ Result<void> Deepseek2Forward::layer(const model::Deepseek2Layer& L, float* x, f
 
   // --- attention ---
   float* q = ops_.alloc(static_cast<size_t>(T * H * dqk));
+  // kv_a output per token: [c_kv (kv_lora) | k_rope (d_rope)]; its product and q's first one share h.
+  float* kva = ops_.alloc(static_cast<size_t>(T * kvw));
   if (c.is_lite) {
-    DSK_TRY(ops_.matmul(L.attn_q, 0, h, E, T, q, H * dqk));
+    DSK_TRY(ops_.matmul_pair(L.attn_q, q, H * dqk, L.attn_kv_a_mqa, kva, kvw, h, E, T));
   } else {
     float* cq = ops_.alloc(static_cast<size_t>(T * c.q_lora));
-    DSK_TRY(ops_.matmul(L.attn_q_a, 0, h, E, T, cq, c.q_lora));
+    DSK_TRY(ops_.matmul_pair(L.attn_q_a, cq, c.q_lora, L.attn_kv_a_mqa, kva, kvw, h, E, T));
     DSK_TRY(ops_.rms_norm(cq, c.q_lora, &L.attn_q_a_norm, T, c.q_lora, c.rms_eps, cq, c.q_lora));
     DSK_TRY(ops_.matmul(L.attn_q_b, 0, cq, c.q_lora, T, q, H * dqk));
   }
-  // kv_a output per token: [c_kv (kv_lora) | k_rope (d_rope)]
-  float* kva = ops_.alloc(static_cast<size_t>(T * kvw));
-  DSK_TRY(ops_.matmul(L.attn_kv_a_mqa, 0, h, E, T, kva, kvw));
   const backend::MlaShape shape{H, c.d_nope, c.d_rope, c.d_v, c.kv_lora, kq_scale_};
   // c_kv normed and k_rope roped into the cache, q's rope tails rotated: one op.
   DSK_TRY(ops_.mla_prep(static_cast<int>(L.index), shape, q, kva, L.attn_kv_a_norm, c.rms_eps, T));
