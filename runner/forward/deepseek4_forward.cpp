@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "dsk/moe/moe.hpp"
@@ -50,6 +51,37 @@ model::TensorRef row_slice(const model::TensorRef& t, int64_t r0, int64_t n) {
 constexpr float kRouterNormFloor = 6.103515625e-5f;  // ds4's lower bound of the weights' divisor (spec §4.4)
 
 }  // namespace
+
+// IndexerTies::torch_cpu: torch.topk's CPU selection (aten TopKImpl.h: pairs (score, index), the
+// comparator "NaN first, then larger", std::partial_sort when k * 64 <= the row, else std::nth_element)
+// over a row of `row` scores where the rows not visible yet are -inf, as transformers' full forward
+// builds it. Only tokens with more visible rows than top_k change (otherwise every visible row is
+// chosen either way). idx rows: ascending, then -1.
+void Deepseek4Forward::torch_topk(const float* scores, int64_t stride, const int32_t* n_vis, int64_t T, int64_t K,
+                                  int64_t n_rows, int32_t* idx, int32_t* count) const {
+  const int64_t row = std::max(opt_.indexer_torch_row > 0 ? opt_.indexer_torch_row : n_rows, n_rows);
+  using Elem = std::pair<float, int64_t>;
+  const auto before = [](const Elem& x, const Elem& y) {
+    return (std::isnan(x.first) && !std::isnan(y.first)) || x.first > y.first;
+  };
+  std::vector<Elem> q(sz(row));
+  for (int64_t t = 0; t < T; ++t) {
+    if (n_vis[t] <= K) continue;
+    for (int64_t j = 0; j < row; ++j)
+      q[sz(j)] = {j < n_vis[t] ? scores[t * stride + j] : -std::numeric_limits<float>::infinity(), j};
+    const int64_t k = std::min(K, row);
+    if (k * 64 <= row)
+      std::partial_sort(q.begin(), q.begin() + k, q.end(), before);
+    else
+      std::nth_element(q.begin(), q.begin() + (k - 1), q.end(), before);
+    std::vector<int32_t> sel;
+    for (int64_t j = 0; j < k; ++j)
+      if (q[sz(j)].second < n_vis[t]) sel.push_back(static_cast<int32_t>(q[sz(j)].second));
+    std::sort(sel.begin(), sel.end());
+    for (int64_t j = 0; j < K; ++j) idx[t * K + j] = j < static_cast<int64_t>(sel.size()) ? sel[sz(j)] : -1;
+    count[t] = static_cast<int32_t>(sel.size());
+  }
+}
 
 Deepseek4Forward::Deepseek4Forward(const model::Deepseek4Model& m, backend::CpuOps& ops, Deepseek4Options o)
     : m_(m), ops_(ops), opt_(o) {}
@@ -231,7 +263,15 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
       ip.top_k = K;
       ip.idx = comp_idx.data();
       ip.count = n_comp.data();
+      std::vector<float> scores;
+      if (opt_.indexer_ties == IndexerTies::torch_cpu) {
+        scores.assign(sz(T * std::max<int64_t>(1, n_vis_all)), 0.0f);
+        ip.scores = scores.data();
+        ip.scores_stride = std::max<int64_t>(1, n_vis_all);
+      }
       DSK_TRY(check(ref::v4::indexer(ip), L.indexer_proj.name));
+      if (opt_.indexer_ties == IndexerTies::torch_cpu)
+        torch_topk(scores.data(), ip.scores_stride, n_vis.data(), T, K, n_vis_all, comp_idx.data(), n_comp.data());
     } else {
       comp_stride = std::max<int64_t>(1, n_vis_all);
       comp_idx.assign(sz(T * comp_stride), -1);
@@ -281,15 +321,24 @@ Result<void> Deepseek4Forward::ffn(const model::Deepseek4Layer& L, const float* 
   const int64_t E = c.n_embd, NE = c.n_expert, K = c.n_expert_used;
   std::vector<float> z(sz(T * E));
   DSK_TRY(ops_.rms_norm(b, E, &L.ffn_norm, T, E, c.rms_eps, z.data(), E));
-  std::vector<float> logits(sz(T * NE));
-  DSK_TRY(ops_.matmul(L.ffn_gate_inp, 0, z.data(), E, T, logits.data(), NE));
+  // The router works on multiples of 32 experts: other counts are padded with experts of logit -inf and
+  // selection bias -inf (score 0, never chosen: ties go to the lower index), so the choice and the
+  // weights are those of the real experts.
+  const int64_t NP = (NE + 31) / 32 * 32;
+  std::vector<float> logits(sz(T * NP), -std::numeric_limits<float>::infinity());
+  DSK_TRY(ops_.matmul(L.ffn_gate_inp, 0, z.data(), E, T, logits.data(), NP));
+  std::vector<float> padded_bias;
+  if (NP != NE && !L.hash) {
+    padded_bias.assign(sz(NP), -std::numeric_limits<float>::infinity());
+    for (int64_t e = 0; e < NE; ++e) padded_bias[sz(e)] = L.exp_probs_b.present() ? f32(L.exp_probs_b)[e] : 0.0f;
+  }
 
   std::vector<int32_t> ids(sz(T * K));
   std::vector<float> w(sz(T * K));
   router::Params rp;
   rp.logits = logits.data();
   rp.T = T;
-  rp.n_expert = static_cast<int32_t>(NE);
+  rp.n_expert = static_cast<int32_t>(NP);
   rp.k = static_cast<int32_t>(K);
   rp.scoring = router::Scoring::sqrt_softplus;
   if (L.hash) {
@@ -298,7 +347,7 @@ Result<void> Deepseek4Forward::ffn(const model::Deepseek4Layer& L, const float* 
     rp.n_vocab = L.ffn_gate_tid2eid.ne[1];
     rp.token_ids = tokens.data();
   } else {
-    rp.bias = L.exp_probs_b.present() ? f32(L.exp_probs_b) : nullptr;
+    rp.bias = !padded_bias.empty() ? padded_bias.data() : L.exp_probs_b.present() ? f32(L.exp_probs_b) : nullptr;
     if (c.n_expert_groups > 1) {
       rp.n_group = static_cast<int32_t>(c.n_expert_groups);
       rp.topk_group = static_cast<int32_t>(c.n_group_used);

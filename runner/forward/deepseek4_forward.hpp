@@ -50,9 +50,19 @@ namespace dsk::forward {
 // every stored value in float32, as the transformers port computes (its oracle is compared this way).
 enum class KvStorage { official, exact };
 
+// Which rows the indexer keeps when scores tie at its top-k boundary. `lower_index`: ds4's rule (spec
+// §6; batch-independent). `torch_cpu`: what transformers' full forward picks on the CPU — torch.topk
+// (std::nth_element, or std::partial_sort when k * 64 <= the row) over a row of `indexer_torch_row`
+// scores with the rows not yet visible at -inf (0: the rows that exist after the call, which is the
+// port's row for a prompt run in one call). Exact ties are common in tiny random models (few indexer
+// heads: every ReLU'd dot 0); this exists only to compare with that oracle.
+enum class IndexerTies { lower_index, torch_cpu };
+
 struct Deepseek4Options {
   int64_t n_ctx = 4096;
   KvStorage kv_storage = KvStorage::official;
+  IndexerTies indexer_ties = IndexerTies::lower_index;
+  int64_t indexer_torch_row = 0;
 };
 
 class Deepseek4Forward {
@@ -87,6 +97,8 @@ class Deepseek4Forward {
   // each emitted window's start, appended to rows (window w at row w).
   Result<void> compress(const model::Deepseek4Layer& L, const float* n, int64_t T, int64_t pos0, bool indexer,
                         LayerCache& lc);
+  void torch_topk(const float* scores, int64_t stride, const int32_t* n_vis, int64_t T, int64_t K, int64_t n_rows,
+                  int32_t* idx, int32_t* count) const;
   Result<void> rope(float* x, int64_t T, const int32_t* pos, int64_t n_head, int64_t head_dim, bool compressed,
                     bool inverse, bool head_norm);
 

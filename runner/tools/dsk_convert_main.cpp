@@ -1,4 +1,5 @@
-// dsk-convert: a Hugging Face DeepSeek V2 / V3 checkpoint to a deepseek2 GGUF (docs/models.md).
+// dsk-convert: a Hugging Face DeepSeek V2 / V3 checkpoint to a deepseek2 GGUF, a DeepSeek-V4 one to a
+// deepseek4 GGUF in ds4's layout (docs/models.md).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -6,7 +7,9 @@
 
 #include "gguf/reader.hpp"
 #include "model/deepseek2.hpp"
+#include "model/deepseek4.hpp"
 #include "model/hf_convert.hpp"
+#include "model/hf_convert_v4.hpp"
 #if DSK_HAVE_TOKENIZER_JSON
 #include "tokenizer/tokenizer_json.hpp"
 #endif
@@ -25,6 +28,14 @@ constexpr const char* kUsage =
     "llama.cpp's layout: head_count_kv 1, key_length kv_lora + rope, value_length kv_lora, the\n"
     "*_mla keys, 3-D attn_k_b / attn_v_b split from kv_b_proj (no attn_kv_b), experts stacked to 3-D,\n"
     "e_score_correction_bias as exp_probs_b.bias. MTP layers are not converted (reported).\n"
+    "\n"
+    "DeepSeek-V4 (model_type deepseek_v4): tensors under the official release names (embed.weight,\n"
+    "layers.N.attn.wq_a.weight, hc_head_fn, ...) or transformers' (model.embed_tokens.weight, ...);\n"
+    "BF16 / F16 / F32, F8_E4M3 with F8_E8M0 '.scale' (or weight_scale_inv) block scales, FP4 routed\n"
+    "experts (I8 packed E2M1 with F8_E8M0 scales per 32), all dequantized exactly; written in ds4's\n"
+    "deepseek4 layout (the MTP block mtp.0.* too when present). Norms, biases, sinks, HC scale /\n"
+    "base, compressor ape and the router stay F32; HC fn and the compressor / indexer projections\n"
+    "take --type when it is f32 / f16 / bf16, else BF16.\n"
     "\n"
     "  --type TYPE   f32, f16, bf16 (default), q8_0, q4_k, q6_k, q2_k. Norms, biases and the router\n"
     "                stay F32; K-quant rows that are not a multiple of 256 fall back to Q8_0 (F16 when\n"
@@ -91,13 +102,20 @@ int main(int argc, char** argv) {
     size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
     std::fclose(f);
-    auto c = hf_deepseek_config(text, &model_type);
-    if (!c) return fail(c.error().message());
-    n_vocab = c->n_vocab;
+    if (hf_model_type(text) == "deepseek_v4") {
+      auto c4 = hf_deepseek4_config(text);
+      if (!c4) return fail(c4.error().message());
+      model_type = "deepseek_v4";
+      n_vocab = c4->n_vocab;
+    } else {
+      auto c = hf_deepseek_config(text, &model_type);
+      if (!c) return fail(c.error().message());
+      n_vocab = c->n_vocab;
+    }
   }
 #if DSK_HAVE_TOKENIZER_JSON
   if (has_tj) {
-    auto t = dsk::tok::gguf_metadata_from_tokenizer_json(tj.string(), model_type == "deepseek_v3" ? "deepseek-v3" : "deepseek-llm", n_vocab);
+    auto t = dsk::tok::gguf_metadata_from_tokenizer_json(tj.string(), model_type == "deepseek_v2" ? "deepseek-llm" : "deepseek-v3", n_vocab);
     if (!t) return fail(t.error().message());
     opt.tokenizer = std::move(t).value();
     std::fprintf(stderr, "dsk-convert: tokenizer from %s\n", tj.c_str());
@@ -115,6 +133,29 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "  [%zu/%zu] %s %s (%.3f GiB written)\n", i + 1, n, t.name.c_str(),
                    std::string(ggml_type_name(t.type)).c_str(), static_cast<double>(bytes) / (1u << 30));
   };
+  if (model_type == "deepseek_v4") {
+    auto r4 = convert_hf_deepseek4(opt);
+    if (!r4) return fail(r4.error().message());
+    const Convert4Report& rep = *r4;
+    std::fprintf(stderr, "dsk-convert: deepseek_v4 (%s names), %u layers, %zu tensors, %.3f GiB, type %s%s%s%s\n",
+                 rep.naming.c_str(), rep.config.n_layer, rep.n_tensors, static_cast<double>(rep.n_bytes) / (1u << 30),
+                 type_s.c_str(), rep.fp8 ? " (from F8_E4M3 with block scales)" : "",
+                 rep.fp4 ? " (experts from FP4 with E8M0 scales)" : "", rep.mtp ? " + MTP block" : "");
+    if (!rep.widened.empty()) {
+      std::fprintf(stderr, "dsk-convert: %zu tensors stored wider than asked:\n", rep.widened.size());
+      for (const auto& s : rep.widened) std::fprintf(stderr, "  %s\n", s.c_str());
+    }
+    if (!rep.skipped.empty()) {
+      std::fprintf(stderr, "dsk-convert: not converted:\n");
+      for (const auto& s : rep.skipped) std::fprintf(stderr, "  %s\n", s.c_str());
+    }
+    auto rd = gguf::Reader::open(out);
+    if (!rd) return fail("wrote a file that does not read back: " + rd.error().message());
+    auto m = load_deepseek4(*rd);
+    if (!m) return fail("wrote a file that does not load: " + m.error().message());
+    std::fprintf(stderr, "dsk-convert: wrote %s\n", out.c_str());
+    return 0;
+  }
   auto r = convert_hf_deepseek(opt);
   if (!r) return fail(r.error().message());
   const ConvertReport& rep = *r;

@@ -7,6 +7,7 @@
 // attention, plain / YaRN RoPE, compressor, indexer top-k, router, clamped experts) to 1e-5 of the
 // largest logit, same argmax at every position.
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "backend/cpu_ops.hpp"
 #include "catch.hpp"
+#include "gguf/reader.hpp"
 #include "forward/deepseek4_forward.hpp"
 #include "model/deepseek4.hpp"
 #include "model_test_util.hpp"
@@ -727,4 +729,44 @@ TEST_CASE("deepseek4 forward: bad calls are clear errors", "[forward][deepseek4]
   auto off = official.init();
   REQUIRE(!off);
   CHECK_HAS(off.error().message(), "--kv-storage official is not implemented yet");
+}
+
+// Diagnostic (hidden; run with the tag [.naive-file]): the float64 forward on a GGUF file vs a logits file
+// of float64 [T, n_vocab], the tokens comma-separated. DSK_V4_GGUF, DSK_V4_TOKENS, DSK_V4_LOGITS.
+TEST_CASE("deepseek4 forward: the float64 forward on a file (diagnostic)", "[.naive-file]") {
+  const char* path = std::getenv("DSK_V4_GGUF");
+  const char* tok_s = std::getenv("DSK_V4_TOKENS");
+  const char* lg_path = std::getenv("DSK_V4_LOGITS");
+  REQUIRE(path);
+  REQUIRE(tok_s);
+  REQUIRE(lg_path);
+  auto rd = gguf::Reader::open(path);
+  REQUIRE(rd);
+  auto m = load_deepseek4(*rd);
+  REQUIRE(m);
+  std::vector<int32_t> toks;
+  for (const char* s = tok_s; *s;) {
+    toks.push_back(static_cast<int32_t>(std::strtol(s, const_cast<char**>(&s), 10)));
+    if (*s == ',') ++s;
+  }
+  const size_t V = m->config.n_vocab, T = toks.size();
+  std::vector<double> want(T * V);
+  {
+    std::FILE* f = std::fopen(lg_path, "rb");
+    REQUIRE(f);
+    REQUIRE(std::fread(want.data(), sizeof(double), want.size(), f) == want.size());
+    std::fclose(f);
+  }
+  const std::vector<float> got = run_ctx(*m, toks, {static_cast<int>(T)}, static_cast<int64_t>(T));
+  Naive nv{*m, std::vector<std::vector<Vec>>(m->config.n_layer)};
+  for (size_t p = 0; p < T; ++p) {
+    const Vec nvl = nv.token(toks[p], static_cast<int64_t>(p));
+    double a = 0, b = 0, d = 0;
+    for (size_t v = 0; v < V; ++v) {
+      a += (nvl[v] - want[p * V + v]) * (nvl[v] - want[p * V + v]);
+      b += (got[p * V + v] - nvl[v]) * (got[p * V + v] - nvl[v]);
+      d += want[p * V + v] * want[p * V + v];
+    }
+    std::printf("%zu: naive vs file %.2e, dsk vs naive %.2e\n", p, std::sqrt(a / d), std::sqrt(b / d));
+  }
 }
