@@ -143,9 +143,12 @@ File tiny_file(const Deepseek4Config& c, bool float_weights = false) {
     add(b + "ffn_gate_exps.weight", GgmlType::Q4_K, {E, FF, NE}, 0.0f, lin(E));
     add(b + "ffn_up_exps.weight", GgmlType::Q4_K, {E, FF, NE}, 0.0f, lin(E));
     add(b + "ffn_down_exps.weight", GgmlType::Q2_K, {FF, E, NE}, 0.0f, lin(FF));
-    add(b + "ffn_gate_shexp.weight", Q8, {E, FF}, 0.0f, lin(E));
-    add(b + "ffn_up_shexp.weight", Q8, {E, FF}, 0.0f, lin(E));
-    add(b + "ffn_down_shexp.weight", Q8, {FF, E}, 0.0f, lin(FF));
+    if (c.n_expert_shared > 0) {
+      const uint64_t FS = FF * c.n_expert_shared;
+      add(b + "ffn_gate_shexp.weight", Q8, {E, FS}, 0.0f, lin(E));
+      add(b + "ffn_up_shexp.weight", Q8, {E, FS}, 0.0f, lin(E));
+      add(b + "ffn_down_shexp.weight", Q8, {FS, E}, 0.0f, lin(FS));
+    }
     if (il < c.n_hash_layer) {
       // tid2eid [n_expert_used, n_vocab]: distinct experts per token.
       Item t{b + "ffn_gate_tid2eid.weight", GgmlType::I32, {c.n_expert_used, NV}, {}};
@@ -530,8 +533,10 @@ struct Naive {
       const Vec d = expert(L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps, e, z, w, lim);
       for (size_t i = 0; i < y.size(); ++i) y[i] += d[i];
     }
-    const Vec sh = expert(L.ffn_gate_shexp, L.ffn_up_shexp, L.ffn_down_shexp, 0, z, 1.0, lim);
-    for (size_t i = 0; i < y.size(); ++i) y[i] += sh[i];
+    if (L.ffn_gate_shexp.present()) {
+      const Vec sh = expert(L.ffn_gate_shexp, L.ffn_up_shexp, L.ffn_down_shexp, 0, z, 1.0, lim);
+      for (size_t i = 0; i < y.size(); ++i) y[i] += sh[i];
+    }
     return y;
   }
 
@@ -697,6 +702,60 @@ TEST_CASE("deepseek4 forward: F32 weights match an independent float64 forward o
   SECTION("hash, CSA, HCA, CSA over 132 tokens (indexer top-k active, one HCA row)") {
     const auto l = load(tiny_file(compressed_cfg(), true));
     compare_to_naive(l->model, 132, 160);  // measured: 9.8e-7 at worst
+  }
+}
+
+// Other V4 shapes through the same float64 comparison (1e-5 of the largest logit, same argmax).
+TEST_CASE("deepseek4 forward: other shapes match the float64 forward", "[forward][deepseek4]") {
+  SECTION("16 experts top 6 (a padded router), HCA ratio 16 between CSA layers, 2 hash layers") {
+    Deepseek4Config c = tiny_cfg();
+    c.n_layer = 4;
+    c.compress_ratio = {0, 4, 16, 4};
+    c.swiglu_clamp.assign(4, 10.0f);
+    c.n_expert = 16;
+    c.n_expert_used = 6;
+    c.n_hash_layer = 2;
+    c.rope_scaling_factor = 4.0f;
+    c.n_ctx_orig_yarn = 64;
+    const auto l = load(tiny_file(c, true));
+    compare_to_naive(l->model, 72, 80);
+  }
+  SECTION("64 experts top 8, 2 shared; 8 heads of 128 (rope 32) in 4 output groups; 3 streams, 5 Sinkhorn "
+          "iterations; no hash layer; HCA 8 first, CSA with 3 indexer heads of 64, top 3") {
+    Deepseek4Config c = tiny_cfg();
+    c.n_layer = 3;
+    c.compress_ratio = {8, 4, 0};
+    c.swiglu_clamp = {10.0f, 6.0f, 8.0f};
+    c.n_head = 8;
+    c.head_dim = 128;
+    c.n_rot = 32;
+    c.n_out_group = 4;
+    c.o_lora = 32;
+    c.n_hc = 3;
+    c.sinkhorn_iters = 5;
+    c.n_expert = 64;
+    c.n_expert_used = 8;
+    c.n_expert_shared = 2;
+    c.n_hash_layer = 0;
+    c.n_swa = 6;
+    c.n_indexer_head = 3;
+    c.indexer_head_dim = 64;
+    c.indexer_top_k = 3;
+    c.rope_scaling_factor = 2.0f;
+    c.n_ctx_orig_yarn = 32;
+    const auto l = load(tiny_file(c, true));
+    compare_to_naive(l->model, 40, 48);
+  }
+  SECTION("HCA ratio 1, no shared expert, no YaRN, every layer hash-routed") {
+    Deepseek4Config c = tiny_cfg();
+    c.n_layer = 2;
+    c.compress_ratio = {1, 0};
+    c.swiglu_clamp.assign(2, 10.0f);
+    c.n_expert_shared = 0;
+    c.n_hash_layer = 2;
+    c.rope_scaling_factor = 1.0f;
+    const auto l = load(tiny_file(c, true));
+    compare_to_naive(l->model, 20, 24);
   }
 }
 
