@@ -1,6 +1,7 @@
-// model/synth.cpp — synthetic deepseek2 models (see synth.hpp).
+// model/synth.cpp — synthetic deepseek2 and deepseek4 models (see synth.hpp).
 #include "model/synth.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -328,6 +329,231 @@ Result<std::vector<PlannedTensor>> plan_synthetic(const Deepseek2Config& c, cons
   }
   DSK_TRY(add("output_norm.weight", {E}, Role::norm, 0.1f, 1.0f));
   DSK_TRY(add("output.weight", {E, NV}, Role::weight, inv_sqrt(E), 0.0f));
+  return plan;
+}
+
+// ---- DeepSeek-V4 -------------------------------------------------------------------------------------
+
+const std::vector<NamedShape>& synth_v4_shapes() {
+  static const std::vector<NamedShape> v = {
+      {"v4-tiny", "DeepSeek-V4 tiny (dsv4-tiny's structure): 256 wide, 6 layers with compress ratios 0 0 4 16 4 16 "
+                  "(3 hash layers), 8 heads of 64 (rope 16), q_lora 96, 2 output groups of rank 64, 16 experts "
+                  "top-6 (n_ff_exp 256), 1 shared, window 16, indexer 4 heads x 32 top-8, 4 hyper-connections, "
+                  "YaRN 4 (original 256), vocab 512"},
+      {"v4-flash", "DeepSeek-V4-Flash (ds4's file): 4096 wide, 43 layers (ratios 0 0 4 128 4 128 ... 4; 3 hash), "
+                   "64 heads of 512 (rope 64), q_lora 1024, 8 output groups of rank 1024, 256 experts top-6 "
+                   "(2048), 1 shared, window 128, indexer 64 x 128 top-512, 4 hyper-connections, YaRN 16, "
+                   "vocab 129280"},
+  };
+  return v;
+}
+
+bool is_v4_shape(const std::string& name) {
+  for (const auto& s : synth_v4_shapes())
+    if (name == s.name) return true;
+  return false;
+}
+
+Result<Deepseek4Config> synth_v4_shape(const std::string& name) {
+  Deepseek4Config c = deepseek4_flash_config();
+  if (name == "v4-flash") {
+    c.n_ctx_train = 1048576;
+    return c;
+  }
+  if (name != "v4-tiny") return Error("unknown shape '" + name + "' (see --help)");
+  c.n_layer = 6;
+  c.n_embd = 256;
+  c.n_vocab = 512;
+  c.n_ctx_train = 4096;
+  c.n_head = 8;
+  c.head_dim = 64;
+  c.n_rot = 16;
+  c.q_lora = 96;
+  c.o_lora = 64;
+  c.n_out_group = 2;
+  c.n_expert = 16;
+  c.n_expert_used = 6;
+  c.n_ff_exp = 256;  // a whole K-quant block: the 2bit mix's experts are IQ2_XXS / Q2_K
+  c.n_expert_shared = 1;
+  c.n_hash_layer = 3;
+  c.n_swa = 16;
+  c.n_indexer_head = 4;
+  c.indexer_head_dim = 32;
+  c.indexer_top_k = 8;
+  c.compress_ratio = {0, 0, 4, 16, 4, 16};
+  c.swiglu_clamp.assign(6, 10.0f);
+  c.rope_scaling_factor = 4.0f;
+  c.n_ctx_orig_yarn = 256;
+  return c;
+}
+
+Result<void> cut_v4_layers(Deepseek4Config& c, uint32_t n_layer) {
+  if (n_layer == 0) return Error("--layers must be at least 1");
+  if (n_layer > c.n_layer)
+    return Error("--layers " + std::to_string(n_layer) + ": the shape has " + std::to_string(c.n_layer) + " layers");
+  c.n_layer = n_layer;
+  c.n_nextn = 0;
+  c.compress_ratio.resize(n_layer);
+  c.swiglu_clamp.resize(n_layer);
+  c.n_hash_layer = std::min(c.n_hash_layer, n_layer);
+  return ok();
+}
+
+const std::vector<NamedMix>& synth_v4_mixes() {
+  static const std::vector<NamedMix> v = {
+      {"f32", "every weight F32"},
+      {"bf16", "every weight BF16"},
+      {"q8_0", "ds4's layout with Q8_0 experts: attention, shared experts, experts, output Q8_0; token_embd, "
+               "hyper-connections, router, compressor, indexer F16"},
+      {"2bit", "ds4's q2 file: expert gate/up IQ2_XXS, expert down Q2_K, the rest as q8_0"},
+      {"q4_k", "ds4's q4 file: experts Q4_K, the rest as q8_0"},
+  };
+  return v;
+}
+
+Result<GgmlType> v4_mix_type(const std::string& mix, V4Role role, int64_t K, GgmlType* wanted) {
+  GgmlType w;
+  if (role == V4Role::f32 || mix == "f32") {
+    w = GgmlType::F32;
+  } else if (mix == "bf16") {
+    w = GgmlType::BF16;
+  } else if (mix == "q8_0" || mix == "2bit" || mix == "q4_k") {
+    switch (role) {
+      case V4Role::embedding: case V4Role::hc: case V4Role::router: case V4Role::compressor: case V4Role::indexer:
+        w = GgmlType::F16;
+        break;
+      case V4Role::exps_gate_up:
+        w = mix == "2bit" ? GgmlType::IQ2_XXS : mix == "q4_k" ? GgmlType::Q4_K : GgmlType::Q8_0;
+        break;
+      case V4Role::exps_down:
+        w = mix == "2bit" ? GgmlType::Q2_K : mix == "q4_k" ? GgmlType::Q4_K : GgmlType::Q8_0;
+        break;
+      default:
+        w = GgmlType::Q8_0;
+    }
+  } else {
+    return Error("unknown mix '" + mix + "' for a deepseek4 shape (see --help)");
+  }
+  if (wanted) *wanted = w;
+  return fallback_type(w, K);
+}
+
+Result<std::vector<PlannedTensor>> plan_synthetic_v4(const Deepseek4Config& c, const std::string& mix, uint64_t seed,
+                                                     std::vector<std::string>* widened) {
+  std::vector<PlannedTensor> plan;
+  auto add = [&](std::string name, std::vector<uint64_t> ne, V4Role role, float scale, float mean) -> Result<void> {
+    GgmlType wanted{};
+    DSK_TRY_ASSIGN(GgmlType t, v4_mix_type(mix, role, static_cast<int64_t>(ne[0]), &wanted));
+    if (t != wanted && widened)
+      widened->push_back(name + ": " + std::string(ggml_type_name(t)) + " (row " + std::to_string(ne[0]) +
+                         "; the mix asks " + std::string(ggml_type_name(wanted)) + ")");
+    PlannedTensor p;
+    p.name = name;
+    p.type = t;
+    p.ne = std::move(ne);
+    const uint64_t ts = tensor_seed(seed, name);
+    const int64_t K = static_cast<int64_t>(p.ne[0]);
+    if (t == GgmlType::IQ2_XXS) {
+      p.raw_rows = [ts, K, scale](int64_t r0, int64_t n, uint8_t* out) {  // as plan_synthetic
+        const int64_t nb = K / 256;
+        for (int64_t r = 0; r < n; ++r) {
+          uint64_t state = mix64(ts ^ (static_cast<uint64_t>(r0 + r) * 0xd1b54a32d192ed03ull));
+          for (int64_t b = 0; b < nb; ++b) {
+            quant::block_iq2_xxs blk = quant::iq2_xxs_random_block(state);
+            const uint64_t u = quant::splitmix64(state);
+            const float f = 0.75f + 0.5f * static_cast<float>(u >> 40) / 16777216.0f;
+            blk.d = f16::from_float(scale / 50.0f * f);
+            std::memcpy(out + static_cast<size_t>(r * nb + b) * sizeof blk, &blk, sizeof blk);
+          }
+        }
+      };
+    } else {
+      p.rows = [ts, K, scale, mean](int64_t r0, int64_t n, float* out) -> Result<void> {
+        for (int64_t r = 0; r < n; ++r) gaussian_row(ts, r0 + r, K, scale, mean, out + r * K);
+        return ok();
+      };
+    }
+    plan.push_back(std::move(p));
+    return ok();
+  };
+  auto inv_sqrt = [](uint64_t fan_in) { return 1.0f / std::sqrt(static_cast<float>(fan_in)); };
+  using R = V4Role;
+  const uint64_t E = c.n_embd, NV = c.n_vocab, H = c.n_head, D = c.head_dim, HC = c.hc_dim(), NC = c.n_hc_ctrl();
+  const uint64_t Q = c.q_lora, G = c.n_out_group, OL = c.o_lora, NE = c.n_expert, FF = c.n_ff_exp;
+  const uint64_t FS = FF * c.n_expert_shared, K = c.n_expert_used;
+
+  DSK_TRY(add("token_embd.weight", {E, NV}, R::embedding, 1.0f, 0.0f));
+  DSK_TRY(add("output_hc_fn.weight", {HC, c.n_hc}, R::hc, inv_sqrt(HC), 0.0f));
+  DSK_TRY(add("output_hc_scale.weight", {1}, R::f32, 0.1f, 0.5f));
+  DSK_TRY(add("output_hc_base.weight", {c.n_hc}, R::f32, 0.5f, 0.0f));
+  DSK_TRY(add("output_norm.weight", {E}, R::f32, 0.1f, 1.0f));
+  DSK_TRY(add("output.weight", {E, NV}, R::output, inv_sqrt(E), 0.0f));
+  for (uint32_t il = 0; il < c.n_layer; ++il) {
+    for (const char* s : {"hc_attn_", "hc_ffn_"}) {
+      DSK_TRY(add(blk(il, (std::string(s) + "fn.weight").c_str()), {HC, NC}, R::hc, inv_sqrt(HC), 0.0f));
+      DSK_TRY(add(blk(il, (std::string(s) + "scale.weight").c_str()), {3}, R::f32, 0.1f, 0.5f));
+      DSK_TRY(add(blk(il, (std::string(s) + "base.weight").c_str()), {NC}, R::f32, 0.5f, 0.0f));
+    }
+    DSK_TRY(add(blk(il, "attn_norm.weight"), {E}, R::f32, 0.1f, 1.0f));
+    DSK_TRY(add(blk(il, "attn_q_a.weight"), {E, Q}, R::attn, inv_sqrt(E), 0.0f));
+    DSK_TRY(add(blk(il, "attn_q_a_norm.weight"), {Q}, R::f32, 0.1f, 1.0f));
+    DSK_TRY(add(blk(il, "attn_q_b.weight"), {Q, H * D}, R::attn, inv_sqrt(Q), 0.0f));
+    DSK_TRY(add(blk(il, "attn_kv.weight"), {E, D}, R::attn, inv_sqrt(E), 0.0f));
+    DSK_TRY(add(blk(il, "attn_kv_a_norm.weight"), {D}, R::f32, 0.1f, 1.0f));
+    DSK_TRY(add(blk(il, "attn_sinks.weight"), {H}, R::f32, 1.0f, 0.0f));
+    DSK_TRY(add(blk(il, "attn_output_a.weight"), {H * D / G, G * OL}, R::attn, inv_sqrt(H * D / G), 0.0f));
+    DSK_TRY(add(blk(il, "attn_output_b.weight"), {G * OL, E}, R::attn, inv_sqrt(G * OL), 0.0f));
+    const uint32_t ratio = c.compress_ratio[il];
+    if (ratio != 0) {
+      const uint64_t cw = (ratio == 4 ? 2 : 1) * D;
+      DSK_TRY(add(blk(il, "attn_compressor_ape.weight"), {cw, ratio}, R::compressor, 0.5f, 0.0f));
+      DSK_TRY(add(blk(il, "attn_compressor_kv.weight"), {E, cw}, R::compressor, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "attn_compressor_gate.weight"), {E, cw}, R::compressor, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "attn_compressor_norm.weight"), {D}, R::f32, 0.1f, 1.0f));
+    }
+    if (ratio == 4) {
+      const uint64_t IH = c.n_indexer_head, ID = c.indexer_head_dim;
+      DSK_TRY(add(blk(il, "indexer.attn_q_b.weight"), {Q, IH * ID}, R::indexer, inv_sqrt(Q), 0.0f));
+      DSK_TRY(add(blk(il, "indexer.proj.weight"), {E, IH}, R::indexer, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "indexer_compressor_ape.weight"), {2 * ID, 4}, R::indexer, 0.5f, 0.0f));
+      DSK_TRY(add(blk(il, "indexer_compressor_kv.weight"), {E, 2 * ID}, R::indexer, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "indexer_compressor_gate.weight"), {E, 2 * ID}, R::indexer, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "indexer_compressor_norm.weight"), {ID}, R::f32, 0.1f, 1.0f));
+    }
+    DSK_TRY(add(blk(il, "ffn_norm.weight"), {E}, R::f32, 0.1f, 1.0f));
+    DSK_TRY(add(blk(il, "ffn_gate_inp.weight"), {E, NE}, R::router, inv_sqrt(E), 0.0f));
+    if (!c.is_hash_layer(il)) DSK_TRY(add(blk(il, "exp_probs_b.bias"), {NE}, R::f32, 0.05f, 0.0f));
+    DSK_TRY(add(blk(il, "ffn_gate_exps.weight"), {E, FF, NE}, R::exps_gate_up, inv_sqrt(E), 0.0f));
+    DSK_TRY(add(blk(il, "ffn_up_exps.weight"), {E, FF, NE}, R::exps_gate_up, inv_sqrt(E), 0.0f));
+    DSK_TRY(add(blk(il, "ffn_down_exps.weight"), {FF, E, NE}, R::exps_down, inv_sqrt(FF), 0.0f));
+    if (c.n_expert_shared > 0) {
+      DSK_TRY(add(blk(il, "ffn_gate_shexp.weight"), {E, FS}, R::shared, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "ffn_up_shexp.weight"), {E, FS}, R::shared, inv_sqrt(E), 0.0f));
+      DSK_TRY(add(blk(il, "ffn_down_shexp.weight"), {FS, E}, R::shared, inv_sqrt(FS), 0.0f));
+    }
+    if (c.is_hash_layer(il)) {
+      // tid2eid [n_expert_used, n_vocab] I32: per token, n_expert_used distinct experts drawn from its own stream.
+      PlannedTensor p;
+      p.name = blk(il, "ffn_gate_tid2eid.weight");
+      p.type = GgmlType::I32;
+      p.ne = {K, NV};
+      const uint64_t ts = tensor_seed(seed, p.name), ne_ = NE, k_ = K;
+      p.raw_rows = [ts, ne_, k_](int64_t r0, int64_t n, uint8_t* out) {
+        std::vector<int32_t> ids(static_cast<size_t>(k_));
+        for (int64_t r = 0; r < n; ++r) {
+          uint64_t state = mix64(ts ^ (static_cast<uint64_t>(r0 + r) * 0xd1b54a32d192ed03ull));
+          for (uint64_t j = 0; j < k_; ++j) {
+            int32_t e;
+            do e = static_cast<int32_t>(quant::splitmix64(state) % ne_);
+            while (std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(j), e) != ids.begin() + static_cast<std::ptrdiff_t>(j));
+            ids[j] = e;
+          }
+          std::memcpy(out + static_cast<size_t>(r) * k_ * 4, ids.data(), static_cast<size_t>(k_) * 4);
+        }
+      };
+      plan.push_back(std::move(p));
+    }
+  }
   return plan;
 }
 
