@@ -1,4 +1,5 @@
-// dsk-run — generate text with a DeepSeek GGUF model (deepseek2 family) on the CPU or CUDA backend.
+// dsk-run — generate text with a DeepSeek GGUF model: the deepseek2 family on the CPU or CUDA backend
+// (session::Session), DeepSeek-V4 (deepseek4) on the CPU (forward::Deepseek4Forward).
 // Output text goes to stdout, timing lines to stderr; an error is one line and a non-zero exit.
 #include <cerrno>
 #include <chrono>
@@ -6,10 +7,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "backend/cpu_ops.hpp"
 #include "dsk/sample/sample.hpp"
+#include "forward/deepseek4_forward.hpp"
+#include "gguf/reader.hpp"
+#include "model/deepseek4.hpp"
+#include "reference/sample.hpp"
 #include "session/session.hpp"
 #include "tokenizer/chat_template.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -19,7 +27,9 @@ namespace {
 const char* kUsage =
     "usage: dsk-run -m FILE [options]\n"
     "\n"
-    "Runs a deepseek2-family GGUF (DeepSeek V2, V2-Lite, V3, R1, Kimi-K2) and prints the generated text.\n"
+    "Runs a DeepSeek GGUF and prints the generated text: the deepseek2 family (DeepSeek V2, V2-Lite,\n"
+    "V3, R1, Kimi-K2) on the CPU or CUDA backend, DeepSeek-V4 (deepseek4: V4-Flash, V4-Pro shapes) on\n"
+    "the CPU backend.\n"
     "\n"
     "  -m, --model FILE      GGUF file (the first part of a split set opens the whole set)\n"
     "  -p, --prompt TEXT     prompt text (tokenized with the file's tokenizer; BOS added as the file says)\n"
@@ -35,6 +45,10 @@ const char* kUsage =
     "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N       CPU threads (default: all); results do not depend on it\n"
     "  --backend cpu|cuda    compute backend (default cpu); cuda gives the CPU's logits bit for bit\n"
+    "                        (deepseek2; deepseek4 runs on the CPU only so far)\n"
+    "  --kv-storage MODE     deepseek4: how stored KV rows are kept: official (default: as DeepSeek's\n"
+    "                        inference code and ds4 round them: FP8-E4M3 non-RoPE dims, F16 rows,\n"
+    "                        Hadamard + FP4-E2M1 indexer rows) or exact (float32, as transformers)\n"
     "  --print-tokens        print the prompt's token ids (without the BOS the runner adds), comma\n"
     "                        separated on one line of stdout\n"
     "  --dump-logits FILE    write float32 little-endian logits of every input position,\n"
@@ -53,6 +67,8 @@ struct Args {
   int threads = 0;
   dsk::sample::SamplerParams sp;
   dsk::session::BackendKind backend = dsk::session::BackendKind::cpu;
+  bool have_backend = false, have_kv_storage = false;
+  dsk::forward::KvStorage kv_storage = dsk::forward::KvStorage::official;
 };
 
 int64_t to_int(const std::string& s, const char* opt) {
@@ -97,6 +113,13 @@ Args parse(int argc, char** argv) {
       if (b == "cpu") a.backend = dsk::session::BackendKind::cpu;
       else if (b == "cuda") a.backend = dsk::session::BackendKind::cuda;
       else fail("--backend: '" + b + "' is not cpu or cuda");
+      a.have_backend = true;
+    } else if (o == "--kv-storage") {
+      const std::string k = val();
+      if (k == "official") a.kv_storage = dsk::forward::KvStorage::official;
+      else if (k == "exact") a.kv_storage = dsk::forward::KvStorage::exact;
+      else fail("--kv-storage: '" + k + "' is not official or exact");
+      a.have_kv_storage = true;
     } else if (o == "--print-tokens") a.print_tokens = true;
     else if (o == "--dump-logits") a.dump_logits = val();
     else fail("unknown option '" + o + "' (see --help)");
@@ -136,22 +159,137 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace
+// What the generation loop needs from a model: one sequence, evaluated chunk by chunk.
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Runs `tokens` at positions n_past() .. and advances; logits (optional): every row when all_logits,
+  // else the last; with `sampler`, *next = the token drawn from the last row.
+  virtual dsk::Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+                                 const dsk::sample::SamplerParams* sampler, int32_t* next) = 0;
+  virtual int64_t n_past() const = 0;
+  virtual int64_t n_ctx() const = 0;
+  virtual const dsk::tok::Tokenizer* tokenizer() const = 0;
+  virtual std::string tokenizer_error() const = 0;
+};
 
-int main(int argc, char** argv) {
-  const Args a = parse(argc, argv);
+// deepseek2: a session (CPU or CUDA backend; draws on the backend).
+class V2Model final : public Model {
+ public:
+  explicit V2Model(std::unique_ptr<dsk::session::Session> s) : s_(std::move(s)) {}
+  dsk::Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+                         const dsk::sample::SamplerParams* sampler, int32_t* next) override {
+    return s_->eval(0, tokens, all_logits, logits, sampler, next);
+  }
+  int64_t n_past() const override { return s_->n_past(); }
+  int64_t n_ctx() const override { return s_->n_ctx(); }
+  const dsk::tok::Tokenizer* tokenizer() const override { return s_->tokenizer(); }
+  std::string tokenizer_error() const override { return s_->tokenizer_error(); }
+  const dsk::session::Session& session() const { return *s_; }
+
+ private:
+  std::unique_ptr<dsk::session::Session> s_;
+};
+
+// deepseek4: the V4 CPU forward; draws with the host sampler (the same chain as the backends').
+class V4Model final : public Model {
+ public:
+  static dsk::Result<std::unique_ptr<V4Model>> open(dsk::gguf::Reader reader, const Args& a) {
+    std::unique_ptr<V4Model> m(new V4Model());
+    m->reader_.emplace(std::move(reader));
+    DSK_TRY_ASSIGN(m->model_, dsk::model::load_deepseek4(*m->reader_));
+    if (auto t = dsk::tok::Tokenizer::from_gguf(m->reader_->metadata())) m->tok_.emplace(std::move(t).value());
+    else m->tok_error_ = std::move(t).error().message();
+    const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    m->ops_ = std::make_unique<dsk::backend::CpuOps>(threads);
+    dsk::forward::Deepseek4Options o;
+    const uint32_t train = m->model_.config.n_ctx_train;
+    o.n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(train ? train : 4096, 4096);
+    o.kv_storage = a.kv_storage;
+    m->fw_ = std::make_unique<dsk::forward::Deepseek4Forward>(m->model_, *m->ops_, o);
+    DSK_TRY(m->fw_->init());
+    return m;
+  }
+  dsk::Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+                         const dsk::sample::SamplerParams* sampler, int32_t* next) override {
+    const int64_t T = static_cast<int64_t>(tokens.size());
+    if (n_past_ + T > n_ctx())
+      return dsk::Error::format("context full: %lld tokens at position %lld exceed the context of %lld (use -c)",
+                                static_cast<long long>(T), static_cast<long long>(n_past_),
+                                static_cast<long long>(n_ctx()));
+    DSK_TRY(fw_->eval(tokens, n_past_, all_logits, buf_));
+    n_past_ += T;
+    const int32_t nv = fw_->n_vocab();
+    if (sampler && next)
+      *next = dsk::ref::sample::sample(buf_.data() + buf_.size() - static_cast<size_t>(nv), nv, *sampler,
+                                       static_cast<uint64_t>(n_past_));
+    if (logits) *logits = buf_;
+    return {};
+  }
+  int64_t n_past() const override { return n_past_; }
+  int64_t n_ctx() const override { return fw_->n_ctx(); }
+  const dsk::tok::Tokenizer* tokenizer() const override { return tok_ ? &*tok_ : nullptr; }
+  std::string tokenizer_error() const override { return tok_error_; }
+  const dsk::model::Deepseek4Model& model() const { return model_; }
+
+ private:
+  V4Model() = default;
+  std::optional<dsk::gguf::Reader> reader_;
+  dsk::model::Deepseek4Model model_;
+  std::optional<dsk::tok::Tokenizer> tok_;
+  std::string tok_error_;
+  std::unique_ptr<dsk::backend::CpuOps> ops_;
+  std::unique_ptr<dsk::forward::Deepseek4Forward> fw_;
+  std::vector<float> buf_;
+  int64_t n_past_ = 0;
+};
+
+const char* kv_storage_name(dsk::forward::KvStorage k) {
+  return k == dsk::forward::KvStorage::official ? "official" : "exact";
+}
+
+// Opens the file with the path its architecture takes.
+std::unique_ptr<Model> open_model(const Args& a) {
+  const auto t_load = std::chrono::steady_clock::now();
+  auto rd = dsk::gguf::Reader::open(a.model);
+  if (!rd) fail(rd.error().message());
+  auto arch = rd->metadata().get_string("general.architecture");
+  if (!arch) fail(arch.error().message());
+  if (arch.value() == "deepseek4") {
+    if (a.backend == dsk::session::BackendKind::cuda)
+      fail(a.model + ": deepseek4 (DeepSeek-V4) is not yet supported on CUDA; use --backend cpu");
+    auto m = V4Model::open(std::move(rd).value(), a);
+    if (!m) fail(m.error().message());
+    const auto& c = m.value()->model().config;
+    std::fprintf(stderr,
+                 "dsk-run: %s: deepseek4, %u layers, n_embd %u, %u experts (top %u), vocab %u, ctx %lld, kv-storage %s; "
+                 "loaded in %.2f s\n",
+                 a.model.c_str(), c.n_layer, c.n_embd, c.n_expert, c.n_expert_used, c.n_vocab,
+                 static_cast<long long>(m.value()->n_ctx()), kv_storage_name(a.kv_storage), seconds_since(t_load));
+    return std::move(m).value();
+  }
+  if (a.have_kv_storage && arch.value() == "deepseek2")
+    fail("--kv-storage applies to deepseek4 (DeepSeek-V4) models; " + a.model + " is deepseek2");
   dsk::session::SessionOptions so;
   so.n_ctx = a.n_ctx;
   so.threads = a.threads;
   so.backend = a.backend;
-  const auto t_load = std::chrono::steady_clock::now();
-  auto opened = dsk::session::Session::open(a.model, so);
+  auto opened = dsk::session::Session::open(a.model, so);  // refuses other architectures
   if (!opened) fail(opened.error().message());
-  auto& s = *opened.value();
-  const auto& cfg = s.model().config;
+  auto m = std::make_unique<V2Model>(std::move(opened).value());
+  const auto& cfg = m->session().model().config;
   std::fprintf(stderr, "dsk-run: %s: deepseek2, %u layers, n_embd %u, %u experts (top %u), vocab %u, ctx %lld; loaded in %.2f s\n",
                a.model.c_str(), cfg.n_layer, cfg.n_embd, cfg.n_expert, cfg.n_expert_used, cfg.n_vocab,
-               static_cast<long long>(s.n_ctx()), seconds_since(t_load));
+               static_cast<long long>(m->n_ctx()), seconds_since(t_load));
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  const std::unique_ptr<Model> model = open_model(a);
+  Model& s = *model;
   const dsk::tok::Tokenizer* tok = s.tokenizer();
 
   // The prompt.
@@ -207,12 +345,12 @@ int main(int argc, char** argv) {
   const auto t_pp = std::chrono::steady_clock::now();
   const size_t first = a.n_prefill >= 0 ? std::min(prompt.size(), static_cast<size_t>(a.n_prefill)) : prompt.size();
   if (first > 0) {
-    auto r = s.eval(0, std::span<const int32_t>(prompt.data(), first), all, lp, first == prompt.size() ? sp : nullptr, &id);
+    auto r = s.eval(std::span<const int32_t>(prompt.data(), first), all, lp, first == prompt.size() ? sp : nullptr, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
   for (size_t i = first; i < prompt.size(); ++i) {
-    auto r = s.eval(0, std::span<const int32_t>(&prompt[i], 1), all, lp, i + 1 == prompt.size() ? sp : nullptr, &id);
+    auto r = s.eval(std::span<const int32_t>(&prompt[i], 1), all, lp, i + 1 == prompt.size() ? sp : nullptr, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
@@ -240,7 +378,7 @@ int main(int argc, char** argv) {
       break;  // the last token needs no forward (unless its logits are dumped)
     }
     const int32_t fed = id;
-    auto r = s.eval(0, std::span<const int32_t>(&fed, 1), all, lp, &a.sp, &id);
+    auto r = s.eval(std::span<const int32_t>(&fed, 1), all, lp, &a.sp, &id);
     if (!r) fail(r.error().message());
     write_rows(logits);
   }
