@@ -180,6 +180,24 @@ TEST_CASE("v4 kv_storage: constants and scale exponent", "[v4][kv_storage]") {
     REQUIRE(v4::ceil_log2(amax * v4::kE4m3Inv) == v4::ceil_log2(amax / 448.0f));
     REQUIRE(v4::ceil_log2(amax * v4::kE2m1Inv) == v4::ceil_log2(amax / 6.0f));
   }
+  // the scale never lets a value past the format's maximum (so the official clamp never binds): every
+  // 101st float as amax, and the neighbours of max * 2^k (checked over all floats during development)
+  for (uint32_t b = 0x00800000u; b < 0x7f800000u; b += 101u) {
+    const float amax = fp::from_bits(b);
+    REQUIRE(amax / v4::pow2i(v4::block_scale_exp(amax, v4::kFp8AmaxFloor, v4::kE4m3Inv)) <= 448.0f);
+    REQUIRE(amax / v4::pow2i(v4::block_scale_exp(amax, v4::kFp4AmaxFloor, v4::kE2m1Inv)) <= 6.0f);
+  }
+  for (int k = -20; k <= 100; ++k)
+    for (float m : {448.0f, 6.0f}) {
+      float a = std::ldexp(m, k);
+      for (int i = 0; i < 4; ++i, a = std::nextafter(a, kInf)) {
+        const bool f8 = m == 448.0f;
+        const int32_t e = f8 ? v4::block_scale_exp(a, v4::kFp8AmaxFloor, v4::kE4m3Inv)
+                             : v4::block_scale_exp(a, v4::kFp4AmaxFloor, v4::kE2m1Inv);
+        REQUIRE(a / v4::pow2i(e) <= m);
+        if (i == 0 && (!f8 || k >= -18)) REQUIRE(e == k);  // max * 2^k itself: scale 2^k, maps to max
+      }
+    }
   // amax/448 one ulp above 2^k: the scale is 2^(k+1) (exact ceil; ds4's log2f would give 2^k).
   {
     const float amax = std::nextafter(448.0f * 0x1p-9f, kInf);  // amax * fl(1/448) = 2^-9 + 1 ulp

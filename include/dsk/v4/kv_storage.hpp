@@ -19,7 +19,9 @@
 //   - scale exponent e = ceil_log2(fp::mul(amax, inv)) with inv = fl(1/448) (FP8) or fl(1/6) (FP4),
 //     ceil_log2 read from the float's bits (exponent - 127, + 1 when any mantissa bit is set): the
 //     official kernel's fast_round_scale; scale s = 2^e (e in [-22, 120] for FP8, [-126, 126] for FP4);
-//   - v = fp::div(x_i, s) (exact: s is a power of two), clamped to [-448, 448] / [-6, 6];
+//   - v = fp::div(x_i, s) (exact: s is a power of two), clamped to [-448, 448] / [-6, 6] as the official
+//     code does (the clamp never binds: |x_i| / s <= 448 / 6 for every finite amax, checked over all
+//     floats once; the block maximum of 448 * 2^k maps to 448 exactly);
 //   - q = the nearest E4M3FN / E2M1 value, ties to even mantissa (= even code), sign kept (so a negative
 //     value that rounds to zero gives -0, and +-0 stay +-0): the CUDA / torch RNE casts;
 //   - y_i = fp::mul(q, s): exact, except that |x| near FLT_MAX rounds up to 2^128 = inf (as the official
