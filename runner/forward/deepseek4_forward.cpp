@@ -21,6 +21,7 @@
 #include "reference/v4_compressor.hpp"
 #include "reference/v4_hc.hpp"
 #include "reference/v4_indexer.hpp"
+#include "reference/v4_kv_storage.hpp"
 
 namespace dsk::forward {
 
@@ -88,8 +89,12 @@ Deepseek4Forward::Deepseek4Forward(const model::Deepseek4Model& m, backend::CpuO
 
 Result<void> Deepseek4Forward::init() {
   const auto& c = m_.config;
-  if (opt_.kv_storage == KvStorage::official)
-    return Error("--kv-storage official is not implemented yet; use exact");
+  bool any_csa_layer = false;
+  for (const auto& L : m_.layers) any_csa_layer = any_csa_layer || L.compress_ratio == 4;
+  if (opt_.kv_storage == KvStorage::official && any_csa_layer &&
+      (c.indexer_head_dim & (c.indexer_head_dim - 1)) != 0)
+    return Error::format("deepseek4: --kv-storage official needs a power-of-two indexer head dim (Hadamard), "
+                         "the file has %u; use --kv-storage exact", c.indexer_head_dim);
   if (opt_.n_ctx < 1 || opt_.n_ctx > INT32_MAX)
     return Error::format("context size %lld must be in 1 .. 2^31-1", static_cast<long long>(opt_.n_ctx));
   if (c.n_hc < 1 || c.n_hc > static_cast<uint32_t>(v4::kMaxHc))
@@ -135,6 +140,19 @@ Result<void> Deepseek4Forward::init() {
     }
   }
   return {};
+}
+
+Result<void> Deepseek4Forward::store_round(float* x, int64_t T, int64_t n, bool index, bool f16) const {
+  if (opt_.kv_storage != KvStorage::official || T == 0) return {};
+  v4::KvStoreParams p;
+  p.kind = index ? v4::KvRowKind::index : v4::KvRowKind::attn;
+  p.x = x;
+  p.y = x;
+  p.T = T;
+  p.n = n;
+  p.n_rope = index ? 0 : m_.config.n_rot;
+  p.f16 = f16;
+  return check(ref::v4::kv_store(p), index ? "indexer rows (Hadamard + FP4)" : "KV rows (FP8 + F16)");
 }
 
 Result<void> Deepseek4Forward::rope(float* x, int64_t T, const int32_t* pos, int64_t n_head, int64_t head_dim,
@@ -192,7 +210,9 @@ Result<void> Deepseek4Forward::compress(const model::Deepseek4Layer& L, const fl
   DSK_TRY(ops_.rms_norm(out, D, &norm, rows, D, c.rms_eps, out, D));
   std::vector<int32_t> start(sz(rows));  // RoPE at each window's first position
   for (int64_t w = 0; w < rows; ++w) start[sz(w)] = static_cast<int32_t>((w0 + w) * R);
-  return rope(out, rows, start.data(), 1, D, true, false, false);
+  DSK_TRY(rope(out, rows, start.data(), 1, D, true, false, false));
+  // KV storage official: attention rows FP8 (non-RoPE dims) + F16, indexer rows Hadamard + FP4 + F16.
+  return store_round(out, rows, D, indexer, true);
 }
 
 // a [T, E] (the HC-collapsed sublayer input) -> out [T, E].
@@ -222,7 +242,8 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
   DSK_TRY(rope(q.data(), T, pos.data(), H, D, comp, false, true));
   DSK_TRY(rope(kv.data(), T, pos.data(), 1, D, comp, false, false));
 
-  // Raw rows: position p's row at index p (exact: float32).
+  // Raw rows: position p's row at index p (official storage: FP8 on the non-RoPE dims, then F16).
+  DSK_TRY(store_round(kv.data(), T, D, false, true));
   std::memcpy(lc.raw.data() + pos0 * D, kv.data(), sz(T * D) * sizeof(float));
 
   // Token t (position p) sees the raw rows max(0, p - n_swa + 1) .. p, oldest first.
@@ -249,6 +270,7 @@ Result<void> Deepseek4Forward::attention(const model::Deepseek4Layer& L, const f
       std::vector<float> qi(sz(T * IH * ID)), wts(sz(T * IH));
       DSK_TRY(ops_.matmul(L.indexer_q_b, 0, qr.data(), QL, T, qi.data(), IH * ID));
       DSK_TRY(rope(qi.data(), T, pos.data(), IH, ID, true, false, false));
+      DSK_TRY(store_round(qi.data(), T * IH, ID, true, false));  // official: queries Hadamard + FP4, not stored
       DSK_TRY(ops_.matmul(L.indexer_proj, 0, n.data(), E, T, wts.data(), IH));
       comp_stride = K;
       comp_idx.assign(sz(T * K), -1);

@@ -27,9 +27,12 @@
 //    at p, indexer.proj . n) choosing top_k of the visible rows; token at p sees compressed rows
 //    c < floor((p+1)/R) (HCA: all, CSA: the indexer's choice), after its raw window, no de-duplication.
 //    Compressor states are carried across calls, so any split of the positions gives the same bits.
-// Not yet: KV storage is `exact` only (rows kept in float32; ds4's FP8 + F16 rounding of stored rows
-// and the indexer's Hadamard + FP4, `official`, are not simulated yet). The raw rows of every
-// position are kept (n_ctx rows per layer), not a ring of n_swa rows; the MTP block.
+// KV storage (Deepseek4Options::kv_storage): `exact` keeps every stored row in float32 (the
+// transformers port); `official` rounds as the official code and ds4 store them (dsk/v4/kv_storage.hpp):
+// raw and compressed attention rows FP8-E4M3 on the non-RoPE dims (blocks of 64) then F16, indexer rows
+// Hadamard + FP4-E2M1 (blocks of 32) then F16, indexer queries Hadamard + FP4 — after their RoPE.
+// Not yet: the raw rows of every position are kept (n_ctx rows per layer), not a ring of n_swa rows;
+// the MTP block.
 //
 // Every token's result is independent of the batch: one prefill gives the bits of token-by-token
 // decode.
@@ -97,6 +100,8 @@ class Deepseek4Forward {
   // each emitted window's start, appended to rows (window w at row w).
   Result<void> compress(const model::Deepseek4Layer& L, const float* n, int64_t T, int64_t pos0, bool indexer,
                         LayerCache& lc);
+  // KV storage `official` (dsk/v4/kv_storage.hpp) on T rows of n in place; nothing for `exact`.
+  Result<void> store_round(float* x, int64_t T, int64_t n, bool index, bool f16) const;
   void torch_topk(const float* scores, int64_t stride, const int32_t* n_vis, int64_t T, int64_t K, int64_t n_rows,
                   int32_t* idx, int32_t* count) const;
   Result<void> rope(float* x, int64_t T, const int32_t* pos, int64_t n_head, int64_t head_dim, bool compressed,

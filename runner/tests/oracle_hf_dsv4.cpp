@@ -80,9 +80,10 @@ int main(int argc, char** argv) {
   // Logits of every position, the prompt evaluated in calls of `first` tokens then `step` each.
   // The oracle's indexer ties (exact: a tiny model's 4 indexer heads often ReLU every dot to 0) are broken
   // the way torch.topk does on the CPU over the full forward's row of T/4 compressed rows.
-  auto run = [&](size_t first, size_t step, std::vector<float>& all, bool torch_ties = true) -> Result<void> {
+  auto run = [&](size_t first, size_t step, std::vector<float>& all, bool torch_ties = true,
+                 forward::KvStorage st = forward::KvStorage::exact) -> Result<void> {
     backend::CpuOps ops(2);
-    forward::Deepseek4Options o{static_cast<int64_t>(T), forward::KvStorage::exact};
+    forward::Deepseek4Options o{static_cast<int64_t>(T), st};
     if (torch_ties) o.indexer_ties = forward::IndexerTies::torch_cpu;
     o.indexer_torch_row = static_cast<int64_t>(T / 4);
     forward::Deepseek4Forward fw(*m, ops, o);
@@ -98,10 +99,13 @@ int main(int argc, char** argv) {
     return {};
   };
   bool ok = true;
-  std::vector<float> one, split, ds4;
-  for (int pass = 0; pass < 3; ++pass) {
-    std::vector<float>& got = pass == 0 ? one : pass == 1 ? split : ds4;
-    auto r = pass == 0 ? run(T, T, got) : pass == 1 ? run(32, 1, got) : run(T, T, got, false);
+  std::vector<float> one, split, ds4, official;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::vector<float>& got = pass == 0 ? one : pass == 1 ? split : pass == 2 ? ds4 : official;
+    auto r = pass == 0   ? run(T, T, got)
+             : pass == 1 ? run(32, 1, got)
+             : pass == 2 ? run(T, T, got, false)
+                         : run(T, T, got, false, forward::KvStorage::official);
     if (!r) return fail(r.error().message());
     double num = 0, den = 0;
     size_t same = 0;
@@ -119,10 +123,14 @@ int main(int argc, char** argv) {
     const double rel = std::sqrt(num / den);
     // With ds4's tie rule (lower index) the rows chosen at tied boundaries differ from torch's: only
     // the argmax is required there (the error is reported).
-    const bool good = (pass == 2 || rel <= 1e-5) && same == T;
+    // KV storage official (FP8 / FP4 rounding the port does not do): reported only.
+    const bool good = pass == 3 || ((pass == 2 || rel <= 1e-5) && same == T);
     ok = ok && good;
     std::printf("dsv4-tiny %s: relative error %.3e, argmax equal at %zu/%zu positions %s\n",
-                pass == 0 ? "prefill" : pass == 1 ? "prefill 32 + decode" : "prefill, ds4's indexer ties (argmax only)",
+                pass == 0   ? "prefill"
+                : pass == 1 ? "prefill 32 + decode"
+                : pass == 2 ? "prefill, ds4's indexer ties (argmax only)"
+                            : "prefill, KV storage official (reported only)",
                 rel, same, T, good ? "ok" : "FAIL");
   }
   const bool bits = one.size() == split.size() && std::memcmp(one.data(), split.data(), one.size() * sizeof(float)) == 0;

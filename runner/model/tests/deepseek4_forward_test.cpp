@@ -784,10 +784,79 @@ TEST_CASE("deepseek4 forward: bad calls are clear errors", "[forward][deepseek4]
   CHECK(lg.size() == c.n_vocab);
   forward::Deepseek4Forward zero(l->model, ops, forward::Deepseek4Options{0, forward::KvStorage::exact});
   CHECK(!zero.init());
-  forward::Deepseek4Forward official(l->model, ops, forward::Deepseek4Options{8});  // the default storage
-  auto off = official.init();
-  REQUIRE(!off);
-  CHECK_HAS(off.error().message(), "--kv-storage official is not implemented yet");
+}
+
+namespace {
+
+std::vector<float> run_storage(const Deepseek4Model& m, const std::vector<int32_t>& toks, const std::vector<int>& split,
+                               int64_t n_ctx, forward::KvStorage st) {
+  backend::CpuOps ops(2);
+  forward::Deepseek4Forward fw(m, ops, forward::Deepseek4Options{n_ctx, st});
+  auto ir = fw.init();
+  if (!ir) FAIL(ir.error().message());
+  std::vector<float> all, lg;
+  size_t p = 0;
+  for (int n : split) {
+    auto r = fw.eval(std::span<const int32_t>(toks.data() + p, static_cast<size_t>(n)), static_cast<int64_t>(p), true, lg);
+    if (!r) FAIL(r.error().message());
+    all.insert(all.end(), lg.begin(), lg.end());
+    p += static_cast<size_t>(n);
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("deepseek4 forward: KV storage official differs from exact, stays close, prefill == decode", "[forward][deepseek4]") {
+  const Deepseek4Config c = compressed_cfg();  // CSA (indexer), HCA, CSA over 140 tokens
+  static const auto l = load(tiny_file(c, true));
+  const int T = 140;
+  const auto toks = prompt(T, c.n_vocab);
+  const auto exact = run_storage(l->model, toks, {T}, 160, forward::KvStorage::exact);
+  const auto official = run_storage(l->model, toks, {T}, 160, forward::KvStorage::official);
+  CHECK(same_bits(run_storage(l->model, toks, std::vector<int>(T, 1), 160, forward::KvStorage::official), official));
+  CHECK(same_bits(run_storage(l->model, toks, {5, 60, 1, 74}, 160, forward::KvStorage::official), official));
+  CHECK(same_bits(run_storage(l->model, toks, {33, 107}, 160, forward::KvStorage::exact), exact));
+  const size_t V = c.n_vocab;
+  double num = 0.0, den = 0.0;
+  size_t same_arg = 0, differ = 0;
+  for (int p = 0; p < T; ++p) {
+    size_t ae = 0, ao = 0;
+    bool d = false;
+    for (size_t v = 0; v < V; ++v) {
+      const double e = exact[static_cast<size_t>(p) * V + v], o = official[static_cast<size_t>(p) * V + v];
+      num += (o - e) * (o - e);
+      den += e * e;
+      d = d || o != e;
+      if (e > exact[static_cast<size_t>(p) * V + ae]) ae = v;
+      if (o > official[static_cast<size_t>(p) * V + ao]) ao = v;
+    }
+    same_arg += ae == ao;
+    differ += d;
+  }
+  const double rel = std::sqrt(num / den);
+  UNSCOPED_INFO("official vs exact: relative " << rel << ", argmax equal at " << same_arg << "/" << T);
+  if (std::getenv("DSK_V4_VERBOSE")) WARN("official vs exact: relative " << rel << ", argmax equal at " << same_arg << "/" << T);
+  // Measured 0.27 relative, argmax equal at 94/140: FP4 indexer queries and keys (2 heads of 32) reorder
+  // the top-4 choices, and FP8 rows (1.6% per row) are amplified by this random model (without the CSA
+  // layers: 0.18, 116/140). Sanity bounds only: official storage has no independent oracle here.
+  CHECK(differ == static_cast<size_t>(T));  // position 0 already reads its own FP8 + F16 row
+  CHECK(rel > 1e-4);
+  CHECK(rel < 0.5);
+  CHECK(same_arg >= static_cast<size_t>(T) / 2);
+}
+
+TEST_CASE("deepseek4 forward: KV storage official needs a power-of-two indexer head", "[forward][deepseek4]") {
+  Deepseek4Config c = compressed_cfg();
+  c.indexer_head_dim = 48;
+  const auto l = load(tiny_file(c, true));
+  backend::CpuOps ops(1);
+  forward::Deepseek4Forward fw(l->model, ops, forward::Deepseek4Options{16});
+  auto r = fw.init();
+  REQUIRE(!r);
+  CHECK_HAS(r.error().message(), "power-of-two indexer head dim");
+  forward::Deepseek4Forward ex(l->model, ops, forward::Deepseek4Options{16, forward::KvStorage::exact});
+  CHECK(ex.init());
 }
 
 // Diagnostic (hidden; run with the tag [.naive-file]): the float64 forward on a GGUF file vs a logits file
