@@ -49,6 +49,9 @@ const char* kUsage =
     "  --kv-storage MODE     deepseek4: how stored KV rows are kept: official (default: as DeepSeek's\n"
     "                        inference code and ds4 round them: FP8-E4M3 non-RoPE dims, F16 rows,\n"
     "                        Hadamard + FP4-E2M1 indexer rows) or exact (float32, as transformers)\n"
+    "  --indexer-ties RULE   deepseek4: which of exactly tied indexer scores the top-k keeps: lowest\n"
+    "                        (default: the lower row, as ds4) or torch (torch.topk on the CPU, to\n"
+    "                        compare with transformers' logits)\n"
     "  --print-tokens        print the prompt's token ids (without the BOS the runner adds), comma\n"
     "                        separated on one line of stdout\n"
     "  --dump-logits FILE    write float32 little-endian logits of every input position,\n"
@@ -69,6 +72,8 @@ struct Args {
   dsk::session::BackendKind backend = dsk::session::BackendKind::cpu;
   bool have_backend = false, have_kv_storage = false;
   dsk::forward::KvStorage kv_storage = dsk::forward::KvStorage::official;
+  dsk::forward::IndexerTies indexer_ties = dsk::forward::IndexerTies::lower_index;
+  bool have_indexer_ties = false;
 };
 
 int64_t to_int(const std::string& s, const char* opt) {
@@ -120,6 +125,12 @@ Args parse(int argc, char** argv) {
       else if (k == "exact") a.kv_storage = dsk::forward::KvStorage::exact;
       else fail("--kv-storage: '" + k + "' is not official or exact");
       a.have_kv_storage = true;
+    } else if (o == "--indexer-ties") {
+      const std::string k = val();
+      if (k == "lowest") a.indexer_ties = dsk::forward::IndexerTies::lower_index;
+      else if (k == "torch") a.indexer_ties = dsk::forward::IndexerTies::torch_cpu;
+      else fail("--indexer-ties: '" + k + "' is not lowest or torch");
+      a.have_indexer_ties = true;
     } else if (o == "--print-tokens") a.print_tokens = true;
     else if (o == "--dump-logits") a.dump_logits = val();
     else fail("unknown option '" + o + "' (see --help)");
@@ -206,6 +217,7 @@ class V4Model final : public Model {
     const uint32_t train = m->model_.config.n_ctx_train;
     o.n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(train ? train : 4096, 4096);
     o.kv_storage = a.kv_storage;
+    o.indexer_ties = a.indexer_ties;
     m->fw_ = std::make_unique<dsk::forward::Deepseek4Forward>(m->model_, *m->ops_, o);
     DSK_TRY(m->fw_->init());
     return m;
@@ -270,6 +282,8 @@ std::unique_ptr<Model> open_model(const Args& a) {
   }
   if (a.have_kv_storage && arch.value() == "deepseek2")
     fail("--kv-storage applies to deepseek4 (DeepSeek-V4) models; " + a.model + " is deepseek2");
+  if (a.have_indexer_ties && arch.value() == "deepseek2")
+    fail("--indexer-ties applies to deepseek4 (DeepSeek-V4) models; " + a.model + " is deepseek2");
   dsk::session::SessionOptions so;
   so.n_ctx = a.n_ctx;
   so.threads = a.threads;
