@@ -307,25 +307,31 @@ class Converter {
 
 }  // namespace
 
+Result<void> check_convert_type(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_K:
+    case GgmlType::Q6_K: case GgmlType::Q2_K:
+      return {};
+    default:
+      return Error("output type " + std::string(ggml_type_name(t)) + " is not supported");
+  }
+}
+
+Result<std::string> read_hf_config(const std::string& hf_dir) {
+  const std::filesystem::path f = std::filesystem::path(hf_dir) / "config.json";
+  std::ifstream in(f);
+  if (!in) return Error(f.string() + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 Result<ConvertReport> convert_hf_deepseek(const ConvertOptions& opt) {
   namespace fs = std::filesystem;
   ConvertReport rep;
-  switch (opt.type) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_K:
-    case GgmlType::Q6_K: case GgmlType::Q2_K:
-      break;
-    default:
-      return Error("output type " + std::string(ggml_type_name(opt.type)) + " is not supported");
-  }
+  DSK_TRY(check_convert_type(opt.type));
   const fs::path dir(opt.hf_dir);
-  std::string text;
-  {
-    std::ifstream in(dir / "config.json");
-    if (!in) return Error((dir / "config.json").string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
+  DSK_TRY_ASSIGN(const std::string text, read_hf_config(opt.hf_dir));
   DSK_TRY_ASSIGN(rep.config, hf_deepseek_config(text, &rep.model_type));
   const Deepseek2Config& c = rep.config;
   // FP8 block size (quantization_config.weight_block_size; default 128 x 128).

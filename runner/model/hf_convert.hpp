@@ -37,4 +37,9 @@ struct ConvertReport {
 
 Result<ConvertReport> convert_hf_deepseek(const ConvertOptions& opt);
 
+// Shared by the deepseek2 and deepseek4 converters: an error unless t is an output type they write,
+// and the text of HF_DIR/config.json.
+Result<void> check_convert_type(GgmlType t);
+Result<std::string> read_hf_config(const std::string& hf_dir);
+
 }  // namespace dsk::model

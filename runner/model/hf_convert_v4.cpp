@@ -595,22 +595,9 @@ class Converter4 {
 Result<Convert4Report> convert_hf_deepseek4(const ConvertOptions& opt) {
   namespace fs = std::filesystem;
   Convert4Report rep;
-  switch (opt.type) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_K:
-    case GgmlType::Q6_K: case GgmlType::Q2_K:
-      break;
-    default:
-      return Error("output type " + std::string(ggml_type_name(opt.type)) + " is not supported");
-  }
+  DSK_TRY(check_convert_type(opt.type));
   const fs::path dir(opt.hf_dir);
-  std::string text;
-  {
-    std::ifstream in(dir / "config.json");
-    if (!in) return Error((dir / "config.json").string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
+  DSK_TRY_ASSIGN(const std::string text, read_hf_config(opt.hf_dir));
   DSK_TRY_ASSIGN(rep.config, hf_deepseek4_config(text));
   const Deepseek4Config& c = rep.config;
   int64_t br = 128, bc = 128;
